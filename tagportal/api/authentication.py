@@ -1,0 +1,51 @@
+"""Bearer-key authentication for API clients (enterprise-level credentials)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from org.models import ApiClient
+
+
+class ApiClientUser:
+    """Stands in for `request.user` when an API client calls; the client is `request.auth`."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, client: ApiClient):
+        self.client = client
+
+    def __str__(self) -> str:
+        return f"API:{self.client.name}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <key>`; a revoked or unknown key answers 401."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode(errors="replace")
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0] != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <key>'.")
+        client = ApiClient.find_by_key(parts[1])
+        if client is None or client.is_revoked:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        now = timezone.now()
+        if client.last_used_at is None or (now - client.last_used_at).total_seconds() > 60:
+            ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
+        return ApiClientUser(client), client
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,57 @@
+"""One exception handler: every API error becomes `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tagportal.errors import DomainError
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _first_message(details) -> str:
+    if isinstance(details, dict):
+        for key, value in details.items():
+            inner = _first_message(value)
+            return inner if key == "non_field_errors" else f"{key}: {inner}"
+    if isinstance(details, list) and details:
+        return _first_message(details[0])
+    return str(details)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        return Response(error_body("invalid", _first_message(details), details), status=400)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail
+        response.data = error_body("invalid", _first_message(details), details)
+    else:
+        detail = getattr(exc, "detail", str(exc))
+        code = detail.code if hasattr(detail, "code") else "error"
+        if isinstance(exc, exceptions.NotAuthenticated):
+            response.status_code = status.HTTP_401_UNAUTHORIZED
+        response.data = error_body(str(code), str(detail))
+    return response
+
+
+def api_not_found(request, *args, **kwargs):
+    """404 for unknown routes under /api/, in the API's error shape."""
+    return JsonResponse(error_body("not_found", f"No API route matches '{request.path}'."), status=404)
