@@ -133,7 +133,7 @@ class WorkerProcess:
     def __init__(self, broker_url: str):
         self.broker_url = broker_url
         self.proc: subprocess.Popen | None = None
-        self.log_path = ROOT / ".pytest-worker.log"
+        self.log_path = ROOT / f".pytest-worker-{os.getpid()}.log"
 
     def start(self) -> None:
         env = dict(os.environ)
