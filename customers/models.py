@@ -75,6 +75,9 @@ class FollowRelation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     transferred_at = models.DateTimeField(null=True, blank=True)
+    # On a transferred relation: whether its portrait (remark, personal tags, notes, chat) went to the
+    # inheritor. False keeps them archived with this employee until a re-run with the portrait kept.
+    portrait_kept = models.BooleanField(_("已移交画像"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("跟进关系")
@@ -266,12 +269,19 @@ class Transfer(models.Model):
         verbose_name = _("客户继承")
         verbose_name_plural = _("客户继承")
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one unfinished transfer per departing employee: a second start is a 409.
+            models.UniqueConstraint(
+                "from_employee", condition=models.Q(finished_at__isnull=True), name="transfer_one_running_per_employee"
+            ),
+        ]
 
 
 class TransferOutcome(models.TextChoices):
     PENDING = "pending", _("待处理")
     MOVED = "moved", _("已转接")
     MERGED = "merged", _("已合并")
+    UNCHANGED = "unchanged", _("无变化")
     FAILED = "failed", _("失败")
 
 
