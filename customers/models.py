@@ -207,6 +207,10 @@ class Job(models.Model):
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Where the handler resumes (e.g. the last customer id done); committed with each chunk's work.
+    cursor = models.JSONField(null=True, blank=True)
+    # The run that owns the job while running ("node|boot|token"); a chunk commits only if it still matches.
+    worker = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         verbose_name = _("任务")
