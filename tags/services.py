@@ -1,0 +1,441 @@
+"""Writes of the taxonomy: tag groups, tags, personal tags. Keyword-only, atomic, all-or-nothing.
+
+Rules enforced here (DESIGN.md rules 2, 5, 9):
+- names are trimmed, 1–30 characters, unique among siblings compared case-insensitively
+  (groups under one parent, tags in one group, an employee's personal tags);
+- groups nest at most 3 levels, a move never makes a cycle nor pushes a subtree below level 2;
+- scope departments must exist;
+- only tag admins, enterprise admins and enterprise-level write keys change definitions;
+  personal tags only by their owner.
+
+Every write of the group tree runs under `tree_lock("tag_group")` so concurrent admins cannot
+corrupt django-mptt's lft/rght fields.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Value
+from django.db.models.functions import Lower
+
+from org.actors import Actor
+from org.models import Department, Employee
+from tagportal.errors import NotAllowed, NotFound, ValidationFailed
+from tagportal.locks import tree_lock
+
+from . import hooks
+from .models import MAX_GROUP_DEPTH, NAME_MAX_LENGTH, PersonalTag, Tag, TagGroup
+
+_UNSET = object()
+
+
+# ------------------------------------------------------------------ shared checks
+
+
+def clean_name(name, *, field: str = "name") -> str:
+    """Trim, normalise (NFC) and check a name: 1–30 characters."""
+    if not isinstance(name, str):
+        raise ValidationFailed("名称必须是文本。", details={field: "must be a string"})
+    cleaned = unicodedata.normalize("NFC", name).strip()
+    if not cleaned:
+        raise ValidationFailed("名称不能为空。", details={field: "blank"})
+    if len(cleaned) > NAME_MAX_LENGTH:
+        raise ValidationFailed(
+            f"名称最多 {NAME_MAX_LENGTH} 个字符（现为 {len(cleaned)} 个）。", details={field: "too long"}
+        )
+    return cleaned
+
+
+def _name_taken(queryset, name: str) -> bool:
+    return queryset.annotate(_lname=Lower("name")).filter(_lname=Lower(Value(name))).exists()
+
+
+def require_taxonomy_manager(actor: Actor) -> None:
+    """Only tag admins, enterprise admins and enterprise-level write keys change definitions."""
+    if not actor.can_write:
+        raise NotAllowed("此 API 密钥为只读，不能修改。", code="read_only")
+    if not actor.manages_taxonomy:
+        raise NotAllowed("只有标签管理员或企业管理员可以修改企业标签。", code="not_tag_admin")
+
+
+def _group_level(parent: TagGroup | None) -> int:
+    return 0 if parent is None else parent.level + 1
+
+
+def _check_group_sibling_name(*, name: str, parent: TagGroup | None, exclude_pk: int | None = None) -> None:
+    siblings = TagGroup.objects.filter(parent=parent)
+    if exclude_pk:
+        siblings = siblings.exclude(pk=exclude_pk)
+    if _name_taken(siblings, name):
+        where = f"“{parent.name}”下" if parent else "顶层"
+        raise ValidationFailed(f"{where}已有名为“{name}”的标签组（不区分大小写）。", details={"name": "duplicate"})
+
+
+def _check_tag_sibling_name(*, name: str, group: TagGroup, exclude_pk: int | None = None) -> None:
+    siblings = Tag.objects.filter(group=group)
+    if exclude_pk:
+        siblings = siblings.exclude(pk=exclude_pk)
+    if _name_taken(siblings, name):
+        raise ValidationFailed(f"标签组“{group.name}”中已有名为“{name}”的标签（不区分大小写）。",
+                               details={"name": "duplicate"})
+
+
+def _resolve_departments(departments: Iterable | None) -> list[Department]:
+    """Departments given as objects or ids; every one must exist."""
+    if departments is None:
+        return []
+    ids = []
+    for d in departments:
+        pk = d.pk if isinstance(d, Department) else d
+        try:
+            ids.append(int(pk))
+        except (TypeError, ValueError):
+            raise ValidationFailed(f"部门 “{pk}” 无效。", details={"departments": [str(pk)]})
+    found = {d.pk: d for d in Department.objects.filter(pk__in=ids)}
+    missing = [pk for pk in dict.fromkeys(ids) if pk not in found]
+    if missing:
+        raise ValidationFailed(
+            f"部门不存在：{', '.join(map(str, missing))}。", details={"departments": missing}, code="unknown_department"
+        )
+    return [found[pk] for pk in dict.fromkeys(ids)]
+
+
+def departments_with_descendants(departments: Iterable[Department]) -> list[Department]:
+    """The given departments plus all their sub-departments ("also add sub-departments")."""
+    departments = list(departments)
+    if not departments:
+        return []
+    return list(Department.objects.get_queryset_descendants(
+        Department.objects.filter(pk__in=[d.pk for d in departments]), include_self=True
+    ))
+
+
+def _next_order(queryset) -> int:
+    current = queryset.aggregate(m=Max("order"))["m"]
+    return 0 if current is None else current + 10
+
+
+def _relock(group: TagGroup) -> TagGroup:
+    """Re-read a group inside the tree lock (its lft/rght/level may have moved since it was read)."""
+    try:
+        return TagGroup.objects.get(pk=group.pk)
+    except TagGroup.DoesNotExist:
+        raise NotFound("标签组不存在。")
+
+
+def _save_or_duplicate(obj, message: str) -> None:
+    """Save; a unique-constraint race lost to another writer becomes a clear 400, not a 500."""
+    try:
+        with transaction.atomic():
+            obj.save()
+    except IntegrityError:
+        raise ValidationFailed(message, details={"name": "duplicate"})
+
+
+# ------------------------------------------------------------------ tag groups
+
+
+@transaction.atomic
+def tag_group_create(
+    *,
+    actor: Actor,
+    name: str,
+    parent: TagGroup | None = None,
+    order: int | None = None,
+    departments: Iterable | None = None,
+    include_sub_departments: bool = False,
+    locked: bool = False,
+    single_choice: bool = False,
+    external_id: str | None = None,
+) -> TagGroup:
+    """Create a tag group (标签组) under `parent` (or at the top), with its scope."""
+    require_taxonomy_manager(actor)
+    name = clean_name(name)
+    scope = _resolve_departments(departments)
+    if include_sub_departments:
+        scope = departments_with_descendants(scope)
+    with tree_lock("tag_group"):
+        if parent is not None:
+            parent = _relock(parent)
+        if _group_level(parent) >= MAX_GROUP_DEPTH:
+            raise ValidationFailed(f"标签组最多 {MAX_GROUP_DEPTH} 级，不能在“{parent.name}”下再建子组。",
+                                   details={"parent": "too deep"}, code="too_deep")
+        _check_group_sibling_name(name=name, parent=parent)
+        if order is None:
+            order = _next_order(TagGroup.objects.filter(parent=parent))
+        group = TagGroup(name=name, parent=parent, order=order, locked=bool(locked),
+                         single_choice=bool(single_choice), external_id=external_id or None)
+        _save_or_duplicate(group, f"已有同名标签组“{name}”。")
+    group.departments.set(scope)
+    return group
+
+
+@transaction.atomic
+def tag_group_update(
+    *,
+    actor: Actor,
+    group: TagGroup,
+    name: str | None = None,
+    parent=_UNSET,
+    order: int | None = None,
+    departments: Iterable | None = None,
+    include_sub_departments: bool = False,
+    locked: bool | None = None,
+    single_choice: bool | None = None,
+) -> TagGroup:
+    """Change a group's fields; `parent=` moves it (see `tag_group_move`). None leaves a field alone."""
+    require_taxonomy_manager(actor)
+    with tree_lock("tag_group"):
+        group = _relock(group)
+        if parent is not _UNSET and (parent.pk if parent else None) != group.parent_id:
+            group = _move_group(group=group, parent=parent, order=order)
+            order = None
+        changed = []
+        if name is not None:
+            new_name = clean_name(name)
+            if new_name != group.name:
+                _check_group_sibling_name(name=new_name, parent=group.parent, exclude_pk=group.pk)
+                group.name = new_name
+                changed.append("name")
+        if locked is not None and bool(locked) != group.locked:
+            group.locked = bool(locked)
+            changed.append("locked")
+        if single_choice is not None and bool(single_choice) != group.single_choice:
+            group.single_choice = bool(single_choice)
+            changed.append("single_choice")
+        if changed:
+            _save_or_duplicate(group, f"已有同名标签组“{group.name}”。")
+        if order is not None and order != group.order:
+            group = _reorder_group(group=group, order=order)
+    if departments is not None:
+        scope = _resolve_departments(departments)
+        if include_sub_departments:
+            scope = departments_with_descendants(scope)
+        group.departments.set(scope)
+    return group
+
+
+def _move_group(*, group: TagGroup, parent: TagGroup | None, order: int | None) -> TagGroup:
+    """Move inside the tree lock: no cycle, the whole subtree stays within 3 levels."""
+    if parent is not None:
+        parent = _relock(parent)
+        if parent.pk == group.pk or parent.is_descendant_of(group):
+            raise ValidationFailed(f"不能把标签组“{group.name}”移到它自己或它的下级组里。",
+                                   details={"parent": "cycle"}, code="cycle")
+    subtree_height = (group.get_descendants().aggregate(m=Max("level"))["m"] or group.level) - group.level
+    if _group_level(parent) + subtree_height >= MAX_GROUP_DEPTH:
+        raise ValidationFailed(f"移动后“{group.name}”及其子组会超过 {MAX_GROUP_DEPTH} 级。",
+                               details={"parent": "too deep"}, code="too_deep")
+    _check_group_sibling_name(name=group.name, parent=parent, exclude_pk=group.pk)
+    if order is None:
+        order = _next_order(TagGroup.objects.filter(parent=parent))
+    # mptt keeps siblings sorted by `order` (order_insertion_by) when parent and order change together.
+    group.parent = parent
+    group.order = order
+    _save_or_duplicate(group, f"目标位置已有同名标签组“{group.name}”。")
+    return _relock(group)
+
+
+def _reorder_group(*, group: TagGroup, order: int) -> TagGroup:
+    group.order = order
+    group.save()  # order_insertion_by: mptt re-slots the node among its siblings
+    return _relock(group)
+
+
+@transaction.atomic
+def tag_group_move(*, actor: Actor, group: TagGroup, parent: TagGroup | None, order: int | None = None) -> TagGroup:
+    """Move a group (with its subtree and tags, which keep their customers) under `parent`."""
+    require_taxonomy_manager(actor)
+    with tree_lock("tag_group"):
+        group = _relock(group)
+        if (parent.pk if parent else None) == group.parent_id:
+            if order is not None and order != group.order:
+                return _reorder_group(group=group, order=order)
+            return group
+        return _move_group(group=group, parent=parent, order=order)
+
+
+@transaction.atomic
+def tag_groups_reorder(*, actor: Actor, parent: TagGroup | None, ordered_ids: Sequence[int]) -> None:
+    """Set the order of `parent`'s child groups to the given sequence (drag and drop)."""
+    require_taxonomy_manager(actor)
+    with tree_lock("tag_group"):
+        children = {g.pk: g for g in TagGroup.objects.filter(parent=parent)}
+        if set(ordered_ids) != set(children) or len(ordered_ids) != len(children):
+            raise ValidationFailed("排序列表必须恰好包含该层的全部标签组。", details={"ordered_ids": "mismatch"})
+        for index, pk in enumerate(ordered_ids):
+            TagGroup.objects.filter(pk=pk).update(order=index * 10)
+        # Orders changed behind mptt's back: recompute the affected tree(s) from parent + order.
+        if parent is not None:
+            TagGroup.objects.partial_rebuild(parent.tree_id)
+        else:
+            TagGroup.objects.rebuild()
+
+
+@transaction.atomic
+def tag_group_delete(*, actor: Actor, group: TagGroup) -> int:
+    """Delete a group, its sub-groups and their tags; returns how many customer taggings went away.
+
+    Callers confirm first with the count from `selectors.tag_group_usage`.
+    """
+    require_taxonomy_manager(actor)
+    with tree_lock("tag_group"):
+        group = _relock(group)
+        subtree = list(group.get_descendants(include_self=True))
+        tags = list(Tag.objects.filter(group__in=subtree))
+        removed = hooks.run_tag_delete_handlers(actor=actor, tags=tags)
+        Tag.objects.filter(pk__in=[t.pk for t in tags]).delete()
+        # Delete leaves first (parent is PROTECT); mptt closes the gap per delete.
+        for node in sorted(subtree, key=lambda n: -n.level):
+            TagGroup.objects.get(pk=node.pk).delete()
+    return removed
+
+
+# ------------------------------------------------------------------ tags
+
+
+@transaction.atomic
+def tag_create(
+    *, actor: Actor, group: TagGroup, name: str, order: int | None = None, external_id: str | None = None
+) -> Tag:
+    """Create an enterprise tag (企业标签) in `group`."""
+    require_taxonomy_manager(actor)
+    name = clean_name(name)
+    group = TagGroup.objects.select_for_update().filter(pk=group.pk).first()
+    if group is None:
+        raise NotFound("标签组不存在。")
+    _check_tag_sibling_name(name=name, group=group)
+    if order is None:
+        order = _next_order(Tag.objects.filter(group=group))
+    tag = Tag(group=group, name=name, order=order, external_id=external_id or None)
+    _save_or_duplicate(tag, f"标签组“{group.name}”中已有同名标签“{name}”。")
+    return tag
+
+
+@transaction.atomic
+def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | None = None,
+               group: TagGroup | None = None) -> Tag:
+    """Rename, reorder or move a tag (a moved tag keeps its customers)."""
+    require_taxonomy_manager(actor)
+    tag = Tag.objects.select_for_update().get(pk=tag.pk)
+    target = tag.group if group is None else group
+    new_name = tag.name if name is None else clean_name(name)
+    if target.pk != tag.group_id or new_name.lower() != tag.name.lower():
+        _check_tag_sibling_name(name=new_name, group=target, exclude_pk=tag.pk)
+    if target.pk != tag.group_id and order is None:
+        order = _next_order(Tag.objects.filter(group=target))
+    tag.group = target
+    tag.name = new_name
+    if order is not None:
+        tag.order = order
+    _save_or_duplicate(tag, f"标签组“{target.name}”中已有同名标签“{new_name}”。")
+    return tag
+
+
+def tag_move(*, actor: Actor, tag: Tag, group: TagGroup, order: int | None = None) -> Tag:
+    """Move a tag to another group; the customers carrying it keep it."""
+    return tag_update(actor=actor, tag=tag, group=group, order=order)
+
+
+@transaction.atomic
+def tags_reorder(*, actor: Actor, group: TagGroup, ordered_ids: Sequence[int]) -> None:
+    """Set the order of a group's tags to the given sequence (drag and drop)."""
+    require_taxonomy_manager(actor)
+    current = set(Tag.objects.filter(group=group).values_list("pk", flat=True))
+    if set(ordered_ids) != current or len(ordered_ids) != len(current):
+        raise ValidationFailed("排序列表必须恰好包含该组的全部标签。", details={"ordered_ids": "mismatch"})
+    tags = [Tag(pk=pk, order=i * 10) for i, pk in enumerate(ordered_ids)]
+    Tag.objects.bulk_update(tags, ["order"])
+
+
+@transaction.atomic
+def tag_delete(*, actor: Actor, tag: Tag) -> int:
+    """Delete a tag; returns how many customers lost it (each removal audited)."""
+    require_taxonomy_manager(actor)
+    removed = hooks.run_tag_delete_handlers(actor=actor, tags=[tag])
+    Tag.objects.filter(pk=tag.pk).delete()
+    return removed
+
+
+@transaction.atomic
+def tag_merge(*, actor: Actor, source: Tag, target: Tag) -> int:
+    """Merge `source` into `target`: its customers get `target` (never twice), `source` goes away.
+
+    Every app holding tag references takes part through `tags.hooks` (customers' taggings and
+    their audit by default). Returns the number of references moved.
+    """
+    require_taxonomy_manager(actor)
+    if source.pk == target.pk:
+        raise ValidationFailed("不能把标签合并到它自己。", details={"target": "same as source"})
+    # Lock both rows in a stable order so two merges cannot deadlock each other.
+    locked = {t.pk: t for t in Tag.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
+    if len(locked) != 2:
+        raise NotFound("标签不存在。")
+    source, target = locked[source.pk], locked[target.pk]
+    moved = hooks.run_tag_merge_handlers(actor=actor, source=source, target=target)
+    source.delete()
+    return moved
+
+
+# ------------------------------------------------------------------ personal tags
+
+
+def _require_owner(actor: Actor, owner: Employee | None = None) -> Employee:
+    if not actor.can_write:
+        raise NotAllowed("此 API 密钥为只读，不能修改。", code="read_only")
+    if actor.employee is None:
+        raise ValidationFailed("个人标签属于某个成员：请用 employee 指明成员。", details={"employee": "required"})
+    if owner is not None and owner.pk != actor.employee.pk:
+        raise NotAllowed("个人标签只能由本人管理。", code="not_owner")
+    return actor.employee
+
+
+@transaction.atomic
+def personal_tag_create(*, actor: Actor, name: str) -> PersonalTag:
+    """Create a personal tag (个人标签) for the acting employee."""
+    owner = _require_owner(actor)
+    name = clean_name(name)
+    if _name_taken(PersonalTag.objects.filter(owner=owner), name):
+        raise ValidationFailed(f"你已有名为“{name}”的个人标签。", details={"name": "duplicate"})
+    tag = PersonalTag(owner=owner, name=name)
+    _save_or_duplicate(tag, f"你已有名为“{name}”的个人标签。")
+    return tag
+
+
+@transaction.atomic
+def personal_tag_update(*, actor: Actor, personal_tag: PersonalTag, name: str) -> PersonalTag:
+    owner = _require_owner(actor, personal_tag.owner)
+    name = clean_name(name)
+    if _name_taken(PersonalTag.objects.filter(owner=owner).exclude(pk=personal_tag.pk), name):
+        raise ValidationFailed(f"你已有名为“{name}”的个人标签。", details={"name": "duplicate"})
+    personal_tag.name = name
+    _save_or_duplicate(personal_tag, f"你已有名为“{name}”的个人标签。")
+    return personal_tag
+
+
+@transaction.atomic
+def personal_tag_delete(*, actor: Actor, personal_tag: PersonalTag) -> None:
+    _require_owner(actor, personal_tag.owner)
+    personal_tag.delete()
+
+
+@transaction.atomic
+def personal_tag_get_or_create(*, actor: Actor, name: str) -> tuple[PersonalTag, bool]:
+    """The acting employee's personal tag of that name (case-insensitive), created if missing."""
+    owner = _require_owner(actor)
+    name = clean_name(name)
+    existing = PersonalTag.objects.filter(owner=owner).annotate(_l=Lower("name")).filter(_l=Lower(Value(name))).first()
+    if existing:
+        return existing, False
+    return personal_tag_create(actor=actor, name=name), True
+
+
+__all__ = [
+    "clean_name", "departments_with_descendants", "personal_tag_create", "personal_tag_delete",
+    "personal_tag_get_or_create", "personal_tag_update", "require_taxonomy_manager", "tag_create", "tag_delete",
+    "tag_group_create", "tag_group_delete", "tag_group_move", "tag_group_update", "tag_groups_reorder",
+    "tag_merge", "tag_move", "tag_update", "tags_reorder",
+]
