@@ -1,0 +1,234 @@
+"""Reads of customers. `visible_customers` is the one place that decides whose customers a caller sees;
+`customers_filtered` adds the list filters of API.md on top of it (admin, API and jobs share both).
+
+Filters are `EXISTS` sub-queries, never JOIN + DISTINCT: each tag filter is a semi-join on the
+`(tag, customer)` index, so the first page of `ORDER BY id DESC LIMIT n` stops early and a count
+never multiplies rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from org.models import Employee, Role
+from tagportal.errors import ValidationFailed
+from tags.selectors import visible_tags
+
+from .models import Customer, FollowRelation, RelationStatus, Tagging
+
+SEE_ALL_ROLES = (Role.ENTERPRISE_ADMIN, Role.TAG_ADMIN, Role.HR)
+
+
+def sees_all_customers(employee: Employee | None) -> bool:
+    """Enterprise level (None), enterprise admins, tag admins and HR see every customer."""
+    return employee is None or employee.has_role(*SEE_ALL_ROLES)
+
+
+def _reach_employee_ids(employee: Employee) -> QuerySet | list[int]:
+    """Employees whose customers `employee` sees: themself, plus (managers) the members of the
+    departments they manage, exactly those departments (sub-departments are not inherited)."""
+    if employee.has_role(Role.MANAGER):
+        members = Employee.objects.filter(
+            Q(pk=employee.pk) | Q(departments__in=employee.managed_departments.all())
+        ).values("pk")
+        return members
+    return [employee.pk]
+
+
+def visible_customers(employee: Employee | None) -> QuerySet[Customer]:
+    """客户可见性 (rule 5): staff see the customers they follow (an active relation); managers those
+    plus customers followed by members of the departments they manage (exact, not inherited);
+    HR, tag admins, enterprise admins and enterprise level (None) see all. A departed employee sees none."""
+    if sees_all_customers(employee):
+        return Customer.objects.all()
+    if employee.is_departed or not employee.is_active:
+        return Customer.objects.none()
+    follows = FollowRelation.objects.filter(
+        customer_id=OuterRef("pk"), status=RelationStatus.ACTIVE, employee_id__in=_reach_employee_ids(employee)
+    )
+    return Customer.objects.filter(Exists(follows))
+
+
+# ---------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """The customer list's filters (API.md names). Immutable; `as_params()` round-trips through
+    `parse_customer_filter`, so a job can store a selection "all N matching" as JSON."""
+
+    tags_all: tuple[int, ...] = ()
+    tags_any: tuple[int, ...] = ()
+    tags_none: tuple[int, ...] = ()
+    follower: str | None = None
+    department: int | None = None
+    state: str | None = None
+    external_userid: str | None = None
+    q: str | None = None
+    updated_since: dt.datetime | None = None
+    added_from: dt.date | None = None
+    added_to: dt.date | None = None
+
+    @property
+    def tag_ids(self) -> set[int]:
+        return set(self.tags_all) | set(self.tags_any) | set(self.tags_none)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.as_params()
+
+    def as_params(self) -> dict[str, str]:
+        """The filter as query parameters (strings only; empty values left out)."""
+        out: dict[str, str] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value in (None, (), ""):
+                continue
+            if isinstance(value, tuple):
+                out[field.name] = ",".join(str(v) for v in value)
+            elif isinstance(value, dt.datetime | dt.date):
+                out[field.name] = value.isoformat()
+            else:
+                out[field.name] = str(value)
+        return out
+
+
+FILTER_KEYS = tuple(f.name for f in dataclasses.fields(CustomerFilter))
+
+
+def _id_list(key: str, raw: str, errors: dict) -> tuple[int, ...]:
+    ids, bad = [], []
+    for part in str(raw).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.isdigit() and int(part) > 0:
+            ids.append(int(part))
+        else:
+            bad.append(part)
+    if bad:
+        errors[key] = bad
+    return tuple(dict.fromkeys(ids))
+
+
+def parse_customer_filter(params: Mapping[str, str]) -> CustomerFilter:
+    """Read the filters out of query parameters (other keys are ignored). Bad values raise
+    `ValidationFailed` naming each bad key and value."""
+    errors: dict[str, object] = {}
+    values: dict[str, object] = {}
+
+    def get(key):
+        value = params.get(key)
+        if isinstance(value, list | tuple):  # a QueryDict's lists, or JSON arrays
+            value = ",".join(str(v) for v in value)
+        if value is None:
+            return None
+        value = str(value).strip()
+        return value or None
+
+    for key in ("tags_all", "tags_any", "tags_none"):
+        raw = get(key)
+        if raw is not None:
+            values[key] = _id_list(key, raw, errors)
+    for key in ("follower", "state", "external_userid", "q"):
+        raw = get(key)
+        if raw is not None:
+            values[key] = raw
+    raw = get("department")
+    if raw is not None:
+        if raw.isdigit():
+            values["department"] = int(raw)
+        else:
+            errors["department"] = raw
+    raw = get("updated_since")
+    if raw is not None:
+        try:
+            parsed = parse_datetime(raw)
+            if parsed is None:
+                day = parse_date(raw)
+                parsed = dt.datetime.combine(day, dt.time.min) if day else None
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            errors["updated_since"] = raw
+        else:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed)
+            values["updated_since"] = parsed
+    for key in ("added_from", "added_to"):
+        raw = get(key)
+        if raw is not None:
+            try:
+                day = parse_date(raw)
+            except ValueError:
+                day = None
+            if day is None:
+                errors[key] = raw
+            else:
+                values[key] = day
+    if errors:
+        first = next(iter(errors))
+        raise ValidationFailed(_("筛选条件无效：%(key)s") % {"key": first}, details=errors)
+    return CustomerFilter(**values)
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def customers_filtered(*, employee: Employee | None, flt: CustomerFilter) -> QuerySet[Customer]:
+    """The customers `employee` sees that match `flt`, newest first.
+
+    Tag ids in the filter must be tags the employee sees: filtering by a hidden tag would
+    reveal who carries it (400 with the offending ids).
+    """
+    qs = visible_customers(employee)
+    tag_ids = flt.tag_ids
+    if tag_ids:
+        known = set(visible_tags(employee).filter(pk__in=tag_ids).values_list("pk", flat=True))
+        unknown = sorted(tag_ids - known)
+        if unknown:
+            raise ValidationFailed(
+                _("未知或不可见的标签：%(ids)s") % {"ids": ", ".join(map(str, unknown))},
+                details={"tags": unknown},
+                code="unknown_tags",
+            )
+    for tag_id in flt.tags_all:
+        qs = qs.filter(Exists(Tagging.objects.filter(customer_id=OuterRef("pk"), tag_id=tag_id)))
+    if flt.tags_any:
+        qs = qs.filter(Exists(Tagging.objects.filter(customer_id=OuterRef("pk"), tag_id__in=flt.tags_any)))
+    if flt.tags_none:
+        qs = qs.filter(~Exists(Tagging.objects.filter(customer_id=OuterRef("pk"), tag_id__in=flt.tags_none)))
+
+    # Follower-side conditions describe one follow relation: "followed by X of department D, added in May".
+    rel = Q()
+    if flt.follower:
+        rel &= Q(employee__userid=flt.follower)
+    if flt.department:
+        rel &= Q(employee__departments=flt.department)
+    if flt.state:
+        rel &= Q(state=flt.state)
+    if flt.added_from:
+        rel &= Q(added_at__gte=_day_start(flt.added_from))
+    if flt.added_to:
+        rel &= Q(added_at__lt=_day_start(flt.added_to + dt.timedelta(days=1)))
+    if rel:
+        relations = FollowRelation.objects.filter(rel, customer_id=OuterRef("pk"), status=RelationStatus.ACTIVE)
+        qs = qs.filter(Exists(relations))
+
+    if flt.external_userid:
+        qs = qs.filter(external_userid=flt.external_userid)
+    if flt.q:
+        remarks = FollowRelation.objects.filter(customer_id=OuterRef("pk"), remark__icontains=flt.q)
+        qs = qs.filter(Q(name__icontains=flt.q) | Q(Exists(remarks)))
+    if flt.updated_since:
+        qs = qs.filter(updated_at__gte=flt.updated_since)
+    return qs.order_by("-id")

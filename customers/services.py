@@ -1,0 +1,762 @@
+"""Writes on customers: the one tagging service every path uses (admin, API, bulk jobs, channel
+codes, keyword rules, transfers), upserts from CRMs, notes.
+
+Tagging rules (DESIGN.md 5-10), enforced here and nowhere else:
+- scope: only tags `tags.selectors.visible_tags(actor.employee)` returns; anything else is unknown (400);
+- locked groups (a locked group or ancestor): staff and managers may neither apply nor remove (403);
+  tag admins, enterprise admins, enterprise-level API clients and automation may;
+- single-choice groups: applying one removes the customer's other tags of that group (each audited);
+  two tags of one such group in one call is a 400;
+- personal tags: only the actor's own, and only added on customers the actor follows;
+- never a duplicate, never a hidden tag touched, a customer out of reach is 404;
+- one `TagEvent` per change, with source, actor and job.
+
+`customers_tags_bulk_update` is the set-based variant: it validates every operation first, then
+writes with a handful of statements per chunk (`INSERT ... ON CONFLICT DO NOTHING RETURNING` and
+`DELETE ... RETURNING` on PostgreSQL), whatever the number of customers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from org.actors import Actor
+from org.models import Employee, EmployeeStatus, Role
+from tagportal.errors import NotAllowed, NotFound, ValidationFailed
+from tags.models import PersonalTag, Tag, TagGroup
+from tags.selectors import visible_tags
+
+from .models import (
+    Customer,
+    CustomerType,
+    FollowRelation,
+    Gender,
+    Job,
+    Note,
+    PersonalTagging,
+    RelationStatus,
+    TagAction,
+    TagEvent,
+    Tagging,
+    TagSource,
+)
+from .selectors import sees_all_customers, visible_customers
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class TagChange:
+    """What one `customer_tags_update` did: tags and personal tags added and removed."""
+
+    added: list[Tag] = field(default_factory=list)
+    removed: list[Tag] = field(default_factory=list)
+    personal_added: list[PersonalTag] = field(default_factory=list)
+    personal_removed: list[PersonalTag] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed or self.personal_added or self.personal_removed)
+
+
+@dataclass(frozen=True)
+class TagOperation:
+    """One item of a bulk call: tags to add to and remove from one customer."""
+
+    customer_id: int
+    add: tuple[int, ...] = ()
+    remove: tuple[int, ...] = ()
+
+
+@dataclass
+class BulkResult:
+    """Counts of a bulk call: taggings added, removed (single-choice siblings included), and
+    requested changes that were already so."""
+
+    added: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"added": self.added, "removed": self.removed, "unchanged": self.unchanged}
+
+
+# ---------------------------------------------------------------- rights and taxonomy
+
+
+def _check_actor_can_write(actor: Actor) -> None:
+    if not actor.can_write:
+        raise NotAllowed(_("只读密钥不能写入。"), code="read_only")
+    employee = actor.employee
+    if employee is not None and (employee.status == EmployeeStatus.DEPARTED or not employee.is_active):
+        raise NotAllowed(_("离职成员不能再操作。"), code="departed")
+
+
+def can_change_locked(actor: Actor) -> bool:
+    """Locked groups: tag admins, enterprise admins, and enterprise level (API clients without an
+    employee, automation) may apply and remove their tags; staff and managers may not."""
+    return actor.manages_taxonomy
+
+
+class _Taxonomy:
+    """The tag groups (a few hundred rows at most) and the tags a call names, loaded once."""
+
+    def __init__(self, tag_ids: Iterable[int]):
+        self.groups = {
+            g["pk"]: g for g in TagGroup.objects.values("pk", "parent_id", "locked", "single_choice")
+        }
+        self.tags: dict[int, Tag] = {t.pk: t for t in Tag.objects.filter(pk__in=set(tag_ids))}
+        self._siblings: dict[int, set[int]] = {}
+
+    def locked(self, tag_id: int) -> bool:
+        group_id = self.tags[tag_id].group_id
+        while group_id is not None:
+            group = self.groups[group_id]
+            if group["locked"]:
+                return True
+            group_id = group["parent_id"]
+        return False
+
+    def single_choice_group(self, tag_id: int) -> int | None:
+        group_id = self.tags[tag_id].group_id
+        return group_id if self.groups[group_id]["single_choice"] else None
+
+    def siblings(self, tag_id: int) -> set[int]:
+        """The other tags of a single-choice group (loaded once per group)."""
+        group_id = self.tags[tag_id].group_id
+        if group_id not in self._siblings:
+            self._siblings[group_id] = set(Tag.objects.filter(group_id=group_id).values_list("pk", flat=True))
+        return self._siblings[group_id] - {tag_id}
+
+    def names(self, ids: Iterable[int]) -> dict[int, str]:
+        missing = [i for i in ids if i not in self.tags]
+        if missing:
+            self.tags.update({t.pk: t for t in Tag.objects.filter(pk__in=missing)})
+        return {i: self.tags[i].name for i in ids if i in self.tags}
+
+
+def _visible_tag_ids(actor: Actor, tag_ids: set[int]) -> set[int]:
+    if not tag_ids:
+        return set()
+    return set(visible_tags(actor.employee).filter(pk__in=tag_ids).values_list("pk", flat=True))
+
+
+def _as_ids(values: Iterable[Any], key: str) -> tuple[int, ...]:
+    ids, bad = [], []
+    for value in values or ():
+        if isinstance(value, Tag | PersonalTag):
+            ids.append(value.pk)
+        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            ids.append(value)
+        elif isinstance(value, str) and value.isdigit():
+            ids.append(int(value))
+        else:
+            bad.append(value)
+    if bad:
+        raise ValidationFailed(_("%(key)s 必须是标签 id 列表。") % {"key": key}, details={key: bad})
+    return tuple(dict.fromkeys(ids))
+
+
+def _check_source(source: str) -> None:
+    if source not in TagSource.values:
+        raise ValueError(f"unknown tag source {source!r}")
+
+
+def _item_errors(actor: Actor, add: set[int], remove: set[int], taxonomy: _Taxonomy, visible: set[int]) -> list[dict]:
+    """The rule violations of one customer's enterprise-tag change, each with the offending ids."""
+    errors = []
+    unknown = sorted((add | remove) - visible)
+    if unknown:
+        errors.append({"code": "unknown_tags", "message": _("未知或不可见的标签"), "tags": unknown})
+    both = sorted(add & remove)
+    if both:
+        errors.append({"code": "add_and_remove", "message": _("同一标签不能同时添加和移除"), "tags": both})
+    known = (add | remove) - set(unknown)
+    if not can_change_locked(actor):
+        locked = sorted(t for t in known if taxonomy.locked(t))
+        if locked:
+            errors.append({"code": "locked", "message": _("锁定标签组的标签不能打或移除"), "tags": locked})
+    by_group: dict[int, list[int]] = defaultdict(list)
+    for tag_id in add - set(unknown):
+        group_id = taxonomy.single_choice_group(tag_id)
+        if group_id is not None:
+            by_group[group_id].append(tag_id)
+    for tag_ids in by_group.values():
+        if len(tag_ids) > 1:
+            errors.append(
+                {"code": "single_choice", "message": _("单选标签组一次只能打一个标签"), "tags": sorted(tag_ids)}
+            )
+    return errors
+
+
+# ---------------------------------------------------------------- set-based writes
+
+
+def _chunks(items: Sequence, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _in_chunk_size() -> int:
+    return 20_000 if connection.vendor == "postgresql" else 500
+
+
+def _insert_taggings(pairs: list[tuple[int, int]], now) -> list[tuple[int, int]]:
+    """Insert (customer_id, tag_id) pairs, skipping those that exist; return the ones inserted."""
+    if not pairs:
+        return []
+    inserted: list[tuple[int, int]] = []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for chunk in _chunks(pairs, 50_000):
+                cursor.execute(
+                    f"INSERT INTO {Tagging._meta.db_table} (customer_id, tag_id, created_at) "
+                    "SELECT c, t, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t) "
+                    "ON CONFLICT (tag_id, customer_id) DO NOTHING RETURNING customer_id, tag_id",
+                    [now, [c for c, _t in chunk], [t for _c, t in chunk]],
+                )
+                inserted.extend(cursor.fetchall())
+        return inserted
+    # Elsewhere (SQLite, single writer): read what exists, insert the rest.
+    by_tag: dict[int, list[int]] = defaultdict(list)
+    for customer_id, tag_id in pairs:
+        by_tag[tag_id].append(customer_id)
+    existing: set[tuple[int, int]] = set()
+    for tag_id, customer_ids in by_tag.items():
+        for chunk in _chunks(customer_ids, _in_chunk_size()):
+            existing.update(
+                Tagging.objects.filter(tag_id=tag_id, customer_id__in=chunk).values_list("customer_id", "tag_id")
+            )
+    inserted = [p for p in dict.fromkeys(pairs) if p not in existing]
+    Tagging.objects.bulk_create(
+        [Tagging(customer_id=c, tag_id=t, created_at=now) for c, t in inserted], batch_size=2000, ignore_conflicts=True
+    )
+    return inserted
+
+
+def _delete_taggings(by_tag: Mapping[int, Iterable[int]]) -> list[tuple[int, int]]:
+    """Delete taggings {tag_id: customer ids}; return the (customer_id, tag_id) pairs that existed."""
+    removed: list[tuple[int, int]] = []
+    for tag_id, customer_ids in by_tag.items():
+        customer_ids = sorted(set(customer_ids))
+        for chunk in _chunks(customer_ids, _in_chunk_size()):
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"DELETE FROM {Tagging._meta.db_table} WHERE tag_id = %s AND customer_id = ANY(%s::bigint[]) "
+                        "RETURNING customer_id, tag_id",
+                        [tag_id, chunk],
+                    )
+                    removed.extend(cursor.fetchall())
+            else:
+                rows = Tagging.objects.filter(tag_id=tag_id, customer_id__in=chunk)
+                removed.extend(rows.values_list("customer_id", "tag_id"))
+                rows.delete()
+    return removed
+
+
+def _delete_siblings(by_tag: Mapping[int, Iterable[int]], taxonomy: _Taxonomy) -> list[tuple[int, int]]:
+    """Single-choice: for each tag applied, remove its group siblings from those customers."""
+    by_sibling: dict[int, set[int]] = defaultdict(set)
+    for tag_id, customer_ids in by_tag.items():
+        if taxonomy.single_choice_group(tag_id) is None:
+            continue
+        for sibling in taxonomy.siblings(tag_id):
+            by_sibling[sibling].update(customer_ids)
+    return _delete_taggings(by_sibling)
+
+
+def _actor_fields(actor: Actor, job: Job | None) -> dict:
+    label = actor.label or str(actor)
+    return {
+        "actor_employee": actor.employee,
+        "actor_client": actor.api_client,
+        "actor_label": label[:100],
+        "job": job,
+    }
+
+
+def _audit(pairs: Iterable[tuple[int, int]], action: str, *, actor, source, job, now, names, personal=False) -> int:
+    fields = _actor_fields(actor, job)
+    tag_field = "personal_tag_id" if personal else "tag_id"
+    events = [
+        TagEvent(
+            customer_id=customer_id,
+            tag_name=names.get(tag_id, "")[:64],
+            action=action,
+            source=source,
+            created_at=now,
+            **{tag_field: tag_id},
+            **fields,
+        )
+        for customer_id, tag_id in pairs
+    ]
+    TagEvent.objects.bulk_create(events, batch_size=5000)
+    return len(events)
+
+
+def _touch(customer_ids: Iterable[int], now) -> None:
+    ids = sorted(set(customer_ids))
+    for chunk in _chunks(ids, _in_chunk_size()):
+        Customer.objects.filter(pk__in=chunk).update(updated_at=now)
+
+
+def _apply(
+    *,
+    actor: Actor,
+    taxonomy: _Taxonomy,
+    adds: Mapping[int, set[int]],
+    removes: Mapping[int, set[int]],
+    source: str,
+    job: Job | None,
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Write validated changes: {tag_id: customer ids} to add and to remove. Returns (added, removed) pairs."""
+    now = timezone.now()
+    removed = _delete_siblings(adds, taxonomy)
+    removed += _delete_taggings(removes)
+    pairs = [(c, t) for t, customer_ids in adds.items() for c in customer_ids]
+    added = _insert_taggings(pairs, now)
+    names = taxonomy.names({t for _c, t in added} | {t for _c, t in removed})
+    _audit(removed, TagAction.REMOVE, actor=actor, source=source, job=job, now=now, names=names)
+    _audit(added, TagAction.ADD, actor=actor, source=source, job=job, now=now, names=names)
+    _touch([c for c, _t in added] + [c for c, _t in removed], now)
+    return added, removed
+
+
+# ---------------------------------------------------------------- one customer
+
+
+def _reachable_customer(actor: Actor, customer: Customer | int, *, lock: bool = True) -> Customer:
+    """The customer if the actor may see it (locked for update: one writer per customer), else 404."""
+    pk = customer.pk if isinstance(customer, Customer) else customer
+    qs = visible_customers(actor.employee).filter(pk=pk)
+    if lock:
+        # Lock only the customer row: the visibility EXISTS would otherwise make FOR UPDATE heavier.
+        if not qs.exists():
+            raise NotFound(_("客户不存在或不可见。"), details={"customer": pk})
+        found = Customer.objects.select_for_update().filter(pk=pk).first()
+    else:
+        found = qs.first()
+    if found is None:
+        raise NotFound(_("客户不存在或不可见。"), details={"customer": pk})
+    return found
+
+
+def _follows(employee: Employee, customer_id: int) -> bool:
+    return FollowRelation.objects.filter(
+        employee=employee, customer_id=customer_id, status=RelationStatus.ACTIVE
+    ).exists()
+
+
+def _personal_tags(actor: Actor, ids: set[int]) -> dict[int, PersonalTag]:
+    """The actor's own personal tags among `ids`; anyone else's is unknown (400)."""
+    if not ids:
+        return {}
+    if actor.employee is None:
+        raise ValidationFailed(
+            _("个人标签需要指定成员 (employee)。"), details={"personal_tags": sorted(ids)}, code="unknown_personal_tags"
+        )
+    own = {p.pk: p for p in PersonalTag.objects.filter(owner=actor.employee, pk__in=ids)}
+    unknown = sorted(ids - set(own))
+    if unknown:
+        raise ValidationFailed(
+            _("未知或不属于你的个人标签：%(ids)s") % {"ids": ", ".join(map(str, unknown))},
+            details={"personal_tags": unknown},
+            code="unknown_personal_tags",
+        )
+    return own
+
+
+@transaction.atomic
+def customer_tags_update(
+    *,
+    actor: Actor,
+    customer: Customer | int,
+    add: Iterable[int | Tag] = (),
+    remove: Iterable[int | Tag] = (),
+    personal_add: Iterable[int | PersonalTag] = (),
+    personal_remove: Iterable[int | PersonalTag] = (),
+    source: str,
+    job: Job | None = None,
+) -> TagChange:
+    """给客户打标签 / 移除标签: the one audited tagging service for one customer (see module docstring).
+
+    Raises NotFound (customer out of reach), NotAllowed (locked tags, read-only key, departed
+    actor), ValidationFailed (unknown/invisible tags, two tags of a single-choice group, personal
+    tags not the actor's or on a customer they do not follow). Nothing is written on error.
+    """
+    _check_source(source)
+    _check_actor_can_write(actor)
+    add_ids, remove_ids = set(_as_ids(add, "add")), set(_as_ids(remove, "remove"))
+    padd_ids, premove_ids = set(_as_ids(personal_add, "personal_add")), set(_as_ids(personal_remove, "personal_remove"))
+    customer = _reachable_customer(actor, customer)
+
+    change = TagChange()
+    if add_ids or remove_ids:
+        taxonomy = _Taxonomy(add_ids | remove_ids)
+        visible = _visible_tag_ids(actor, add_ids | remove_ids)
+        errors = _item_errors(actor, add_ids, remove_ids, taxonomy, visible)
+        if errors:
+            first = errors[0]
+            details = {"customer": customer.pk, "errors": errors, "tags": first["tags"]}
+            error_class = NotAllowed if all(e["code"] == "locked" for e in errors) else ValidationFailed
+            raise error_class(f"{first['message']}: {', '.join(map(str, first['tags']))}", details=details,
+                              code=first["code"])
+        added, removed = _apply(
+            actor=actor,
+            taxonomy=taxonomy,
+            adds={t: {customer.pk} for t in add_ids},
+            removes={t: {customer.pk} for t in remove_ids},
+            source=source,
+            job=job,
+        )
+        change.added = [taxonomy.tags[t] for _c, t in added]
+        change.removed = [taxonomy.tags.get(t) or Tag.objects.get(pk=t) for _c, t in removed]
+
+    if padd_ids or premove_ids:
+        both = sorted(padd_ids & premove_ids)
+        if both:
+            raise ValidationFailed(
+                _("同一标签不能同时添加和移除"), details={"personal_tags": both}, code="add_and_remove"
+            )
+        own = _personal_tags(actor, padd_ids | premove_ids)
+        if padd_ids and not _follows(actor.employee, customer.pk):
+            raise ValidationFailed(
+                _("只能给自己跟进的客户打个人标签。"),
+                details={"customer": customer.pk, "personal_tags": sorted(padd_ids)},
+                code="not_follower",
+            )
+        change.personal_added, change.personal_removed = _apply_personal(
+            actor=actor, customer=customer, add=[own[i] for i in padd_ids], remove=[own[i] for i in premove_ids],
+            source=source, job=job,
+        )
+    return change
+
+
+def _apply_personal(*, actor, customer, add, remove, source, job) -> tuple[list[PersonalTag], list[PersonalTag]]:
+    now = timezone.now()
+    existing = set(
+        PersonalTagging.objects.filter(customer=customer, personal_tag__in=[*add, *remove]).values_list(
+            "personal_tag_id", flat=True
+        )
+    )
+    to_add = [p for p in add if p.pk not in existing]
+    to_remove = [p for p in remove if p.pk in existing]
+    PersonalTagging.objects.bulk_create(
+        [PersonalTagging(customer=customer, personal_tag=p, created_at=now) for p in to_add], ignore_conflicts=True
+    )
+    if to_remove:
+        PersonalTagging.objects.filter(customer=customer, personal_tag__in=to_remove).delete()
+    names = {p.pk: p.name for p in [*to_add, *to_remove]}
+    _audit([(customer.pk, p.pk) for p in to_remove], TagAction.REMOVE, actor=actor, source=source, job=job,
+           now=now, names=names, personal=True)
+    _audit([(customer.pk, p.pk) for p in to_add], TagAction.ADD, actor=actor, source=source, job=job,
+           now=now, names=names, personal=True)
+    if to_add or to_remove:
+        _touch([customer.pk], now)
+    return to_add, to_remove
+
+
+@transaction.atomic
+def customer_tags_replace(
+    *,
+    actor: Actor,
+    customer: Customer | int,
+    tag_ids: Iterable[int] | None,
+    personal_tag_ids: Iterable[int] | None,
+    source: str,
+    job: Job | None = None,
+) -> TagChange:
+    """The portrait form (编辑客户标签): make the customer's tags *that the actor sees* equal `tag_ids`.
+
+    Rule 8: tags hidden from the actor are kept untouched. Tags of locked groups the actor may not
+    change are kept as they are too (a form shows them greyed and disabled, so they are not
+    submitted); asking to add one is still refused. `None` leaves that kind of tag alone.
+    Personal tags: only the actor's own are replaced.
+    """
+    _check_actor_can_write(actor)
+    customer = _reachable_customer(actor, customer)
+    add: set[int] = set()
+    remove: set[int] = set()
+    if tag_ids is not None:
+        wanted = set(_as_ids(tag_ids, "tags"))
+        current = set(Tagging.objects.filter(customer=customer).values_list("tag_id", flat=True))
+        visible_current = _visible_tag_ids(actor, current)
+        if not can_change_locked(actor):
+            taxonomy = _Taxonomy(visible_current)
+            visible_current -= {t for t in visible_current if taxonomy.locked(t)}
+            wanted -= current - visible_current  # a locked tag the customer has stays, asked or not
+        add = wanted - current
+        remove = visible_current - wanted
+    padd: set[int] = set()
+    premove: set[int] = set()
+    if personal_tag_ids is not None:
+        wanted_p = set(_as_ids(personal_tag_ids, "personal_tags"))
+        current_p = set()
+        if actor.employee is not None:
+            current_p = set(
+                PersonalTagging.objects.filter(customer=customer, personal_tag__owner=actor.employee).values_list(
+                    "personal_tag_id", flat=True
+                )
+            )
+        padd, premove = wanted_p - current_p, current_p - wanted_p
+    return customer_tags_update(
+        actor=actor, customer=customer, add=add, remove=remove, personal_add=padd, personal_remove=premove,
+        source=source, job=job,
+    )
+
+
+# ---------------------------------------------------------------- many customers
+
+
+@transaction.atomic
+def customers_tags_bulk_update(
+    *, actor: Actor, operations: Sequence[TagOperation], source: str, job: Job | None = None
+) -> BulkResult:
+    """批量打标签: apply many (customer, add, remove) operations at once, set-based.
+
+    Everything is validated first; any bad operation rejects the call with ValidationFailed whose
+    details list each bad item (`{"index", "customer", "errors"}`) and nothing is written. Then
+    a few statements per distinct tag write the lot, whatever the number of customers.
+    Operations on the same customer are merged. `unchanged` counts requested adds already present
+    and removes already absent.
+    """
+    _check_source(source)
+    _check_actor_can_write(actor)
+    ops = list(operations)
+    all_tags: set[int] = set()
+    parsed: list[tuple[int, set[int], set[int]]] = []
+    item_errors: dict[int, list[dict]] = defaultdict(list)
+    for index, op in enumerate(ops):
+        try:
+            add = set(_as_ids(op.add, "add"))
+            remove = set(_as_ids(op.remove, "remove"))
+        except ValidationFailed as exc:
+            item_errors[index].append({"code": "invalid", "message": exc.message, **(exc.details or {})})
+            add, remove = set(), set()
+        parsed.append((op.customer_id, add, remove))
+        all_tags |= add | remove
+
+    customer_ids = sorted({c for c, _a, _r in parsed if isinstance(c, int)})
+    reachable: set[int] = set()
+    base = visible_customers(actor.employee)
+    for chunk in _chunks(customer_ids, _in_chunk_size()):
+        reachable.update(base.filter(pk__in=chunk).values_list("pk", flat=True))
+    taxonomy = _Taxonomy(all_tags)
+    visible = _visible_tag_ids(actor, all_tags)
+
+    merged_add: dict[int, set[int]] = defaultdict(set)
+    merged_remove: dict[int, set[int]] = defaultdict(set)
+    first_index: dict[int, int] = {}
+    for index, (customer_id, add, remove) in enumerate(parsed):
+        if customer_id not in reachable:
+            item_errors[index].append(
+                {"code": "not_found", "message": _("客户不存在或不可见"), "customer": customer_id}
+            )
+            continue
+        merged_add[customer_id] |= add
+        merged_remove[customer_id] |= remove
+        first_index.setdefault(customer_id, index)
+    # Rule checks per distinct (add, remove) shape: a chunk of a filter job has one shape for all.
+    checked: dict[tuple[frozenset, frozenset], list[dict]] = {}
+    for customer_id, add in merged_add.items():
+        remove = merged_remove[customer_id]
+        key = (frozenset(add), frozenset(remove))
+        if key not in checked:
+            checked[key] = _item_errors(actor, add, remove, taxonomy, visible)
+        if checked[key]:
+            item_errors[first_index[customer_id]].extend(checked[key])
+    if item_errors:
+        details = [
+            {"index": i, "customer": ops[i].customer_id, "errors": errs} for i, errs in sorted(item_errors.items())
+        ]
+        raise ValidationFailed(
+            _("%(n)d 项操作无效，未做任何修改。") % {"n": len(details)}, details=details, code="invalid_items"
+        )
+
+    adds: dict[int, set[int]] = defaultdict(set)
+    removes: dict[int, set[int]] = defaultdict(set)
+    requested = 0
+    for customer_id, add in merged_add.items():
+        for tag_id in add:
+            adds[tag_id].add(customer_id)
+        for tag_id in merged_remove[customer_id]:
+            removes[tag_id].add(customer_id)
+        requested += len(add) + len(merged_remove[customer_id])
+    added, removed = _apply(actor=actor, taxonomy=taxonomy, adds=adds, removes=removes, source=source, job=job)
+    explicit_removed = sum(1 for c, t in removed if c in removes.get(t, ()))
+    return BulkResult(added=len(added), removed=len(removed), unchanged=requested - len(added) - explicit_removed)
+
+
+# ---------------------------------------------------------------- upsert, notes
+
+EXTERNAL_USERID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+CUSTOMER_FIELDS = ("name", "corp_name", "type", "gender", "avatar", "crm_fields")
+FOLLOWER_FIELDS = ("remark", "description", "added_at", "add_way", "state")
+
+
+def _may_name_follower(actor: Actor, employee: Employee) -> bool:
+    """Who an actor may attach customers to: anyone (admins, HR, enterprise level), members of the
+    departments a manager manages, or oneself."""
+    me = actor.employee
+    if sees_all_customers(me) or employee.pk == me.pk:
+        return True
+    if me.has_role(Role.MANAGER):
+        return employee.departments.filter(pk__in=me.managed_departments.values("pk")).exists()
+    return False
+
+
+def _clean_followers(actor: Actor, raw: Any) -> list[tuple[Employee, dict]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValidationFailed(_("followers 必须是列表。"), details={"followers": "expected a list"})
+    userids, errors = [], {}
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or not isinstance(item.get("employee"), str) or not item["employee"]:
+            errors[i] = _("每个跟进人需要 employee (userid)。")
+            continue
+        userids.append(item["employee"])
+    employees = {e.userid: e for e in Employee.objects.filter(userid__in=userids)}
+    out = []
+    for i, item in enumerate(raw):
+        if i in errors:
+            continue
+        employee = employees.get(item["employee"])
+        if employee is None:
+            errors[i] = _("未知成员：%(u)s") % {"u": item["employee"]}
+            continue
+        if employee.is_departed:
+            errors[i] = _("成员已离职：%(u)s") % {"u": item["employee"]}
+            continue
+        if not _may_name_follower(actor, employee):
+            errors[i] = _("无权为该成员添加客户：%(u)s") % {"u": item["employee"]}
+            continue
+        values = {}
+        for key in FOLLOWER_FIELDS:
+            if key not in item:
+                continue
+            value = item[key]
+            if key == "added_at":
+                parsed = parse_datetime(value) if isinstance(value, str) else None
+                if parsed is None:
+                    errors[i] = _("added_at 不是有效时间：%(v)s") % {"v": value}
+                    break
+                value = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+            elif key == "add_way":
+                if not isinstance(value, int) or isinstance(value, bool):
+                    errors[i] = _("add_way 必须是整数。")
+                    break
+            elif not isinstance(value, str):
+                errors[i] = _("%(k)s 必须是字符串。") % {"k": key}
+                break
+            values[key] = value
+        else:
+            out.append((employee, values))
+    if errors:
+        raise ValidationFailed(_("跟进人无效。"), details={"followers": errors})
+    return out
+
+
+@transaction.atomic
+def customer_upsert(*, actor: Actor, data: Mapping[str, Any]) -> tuple[Customer, bool]:
+    """CRM 同步: create the customer with `data["external_userid"]` or update the one that exists,
+    with the followers named (`[{"employee": userid, "remark", "description", "added_at", "add_way",
+    "state"}]`; followers not named are left alone). Returns (customer, created).
+
+    An existing customer the actor cannot see is 404, as everywhere.
+    """
+    _check_actor_can_write(actor)
+    if not isinstance(data, Mapping):
+        raise ValidationFailed(_("请求体必须是对象。"))
+    external_userid = data.get("external_userid")
+    if not isinstance(external_userid, str) or not EXTERNAL_USERID_RE.match(external_userid):
+        raise ValidationFailed(
+            _("external_userid 缺失或格式错误（1–64 位字母、数字、- 或 _）。"),
+            details={"external_userid": external_userid},
+        )
+    followers = _clean_followers(actor, data.get("followers"))
+
+    customer = Customer.objects.select_for_update().filter(external_userid=external_userid).first()
+    created = customer is None
+    if created:
+        if not sees_all_customers(actor.employee) and not followers:
+            raise ValidationFailed(
+                _("新客户需要至少一个跟进人，否则你将无法看到它。"), details={"followers": "required"}
+            )
+        customer = Customer(external_userid=external_userid)
+    elif not visible_customers(actor.employee).filter(pk=customer.pk).exists():
+        raise NotFound(_("客户不存在或不可见。"), details={"external_userid": external_userid})
+
+    for key in CUSTOMER_FIELDS:
+        if key in data:
+            setattr(customer, key, data[key])
+    if created and not data.get("name"):
+        customer.name = external_userid
+    customer.updated_at = timezone.now()
+    try:
+        customer.full_clean()
+    except DjangoValidationError as exc:
+        raise ValidationFailed(_("客户数据无效。"), details=exc.message_dict) from exc
+    customer.save()
+
+    if followers:
+        existing = {r.employee_id: r for r in FollowRelation.objects.filter(customer=customer)}
+        for employee, values in followers:
+            relation = existing.get(employee.pk) or FollowRelation(customer=customer, employee=employee)
+            for key, value in values.items():
+                setattr(relation, key, value)
+            relation.status = RelationStatus.ACTIVE
+            try:
+                relation.full_clean(exclude=["customer", "employee", "transferred_to"])
+            except DjangoValidationError as exc:
+                raise ValidationFailed(
+                    _("跟进人数据无效。"), details={"followers": {employee.userid: exc.message_dict}}
+                ) from exc
+            relation.save()
+    return customer, created
+
+
+NOTE_MAX_LENGTH = 5000
+
+
+@transaction.atomic
+def note_create(*, actor: Actor, customer: Customer | int, text: str) -> Note:
+    """添加跟进记录: a note on a customer the actor sees, by the acting employee."""
+    _check_actor_can_write(actor)
+    if actor.employee is None:
+        raise ValidationFailed(_("跟进记录需要指定成员 (employee)。"), details={"employee": "required"})
+    text = (text or "").strip() if isinstance(text, str) or text is None else None
+    if not text:
+        raise ValidationFailed(_("内容不能为空。"), details={"text": "required"})
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ValidationFailed(
+            _("内容不能超过 %(n)d 个字符。") % {"n": NOTE_MAX_LENGTH}, details={"text": "too long"}
+        )
+    customer = _reachable_customer(actor, customer, lock=False)
+    return Note.objects.create(customer=customer, author=actor.employee, text=text)
+
+
+__all__ = [
+    "BulkResult",
+    "CustomerType",
+    "Gender",
+    "TagChange",
+    "TagOperation",
+    "can_change_locked",
+    "customer_tags_replace",
+    "customer_tags_update",
+    "customer_upsert",
+    "customers_tags_bulk_update",
+    "note_create",
+]
