@@ -7,11 +7,41 @@ from django.db import models
 from django.db.models.functions import Coalesce, Lower
 from django.utils.translation import gettext_lazy as _
 from mptt.models import MPTTModel, TreeForeignKey
+from mptt.querysets import TreeQuerySet
 
 from org.models import Department
+from tagportal.querysets import RestrictedQuerySet
 
 MAX_GROUP_DEPTH = 3  # levels 0, 1, 2
 NAME_MAX_LENGTH = 30
+
+
+class TagGroupQuerySet(TreeQuerySet, RestrictedQuerySet):
+    def restrict(self, actor, action: str = "view"):
+        """Tag admins and enterprise level manage every group; others reach only visible ones
+        (and may still not change them: the services answer 403 for those)."""
+        from .selectors import visible_tag_groups
+
+        if actor.is_enterprise or actor.manages_taxonomy:
+            return self
+        return self.filter(pk__in=visible_tag_groups(actor.employee).values("pk"))
+
+
+class TagQuerySet(RestrictedQuerySet):
+    def restrict(self, actor, action: str = "view"):
+        from .selectors import visible_tags
+
+        if actor.is_enterprise or actor.manages_taxonomy:
+            return self
+        return self.filter(pk__in=visible_tags(actor.employee).values("pk"))
+
+
+class PersonalTagQuerySet(RestrictedQuerySet):
+    def restrict(self, actor, action: str = "view"):
+        """The acting employee's own personal tags, whoever they are (rule 9)."""
+        if actor.employee is None:
+            return self.none()
+        return self.filter(owner=actor.employee)
 
 
 class TagGroup(MPTTModel):
@@ -40,6 +70,8 @@ class TagGroup(MPTTModel):
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
+    objects = TagGroupQuerySet.as_manager()
+
     class MPTTMeta:
         order_insertion_by = ["order"]
 
@@ -65,6 +97,8 @@ class Tag(models.Model):
     external_id = models.CharField(_("企业微信标签ID"), max_length=64, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 
+    objects = TagQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("企业标签")
         verbose_name_plural = _("企业标签")
@@ -85,6 +119,8 @@ class PersonalTag(models.Model):
     )
     name = models.CharField(_("名称"), max_length=NAME_MAX_LENGTH)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+
+    objects = PersonalTagQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("个人标签")
