@@ -247,7 +247,8 @@ class TagEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="tagevent_customer_time"),
-            models.Index(fields=["job"], name="tagevent_job"),
+            # Undo walks a job's events customer by customer (keyset on customer_id).
+            models.Index(fields=["job", "customer"], name="tagevent_job_customer"),
         ]
 
 
