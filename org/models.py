@@ -9,7 +9,11 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from mptt.managers import TreeManager
 from mptt.models import MPTTModel, TreeForeignKey
+from mptt.querysets import TreeQuerySet
+
+from tagportal.querysets import RestrictedQuerySet
 
 
 class Role(models.TextChoices):
@@ -22,6 +26,13 @@ class Role(models.TextChoices):
     STAFF = "staff", _("员工")
 
 
+class DepartmentQuerySet(TreeQuerySet, RestrictedQuerySet):
+    def restrict(self, actor, action: str = "view"):
+        """The org chart is visible to every employee and API client. Who may change it is
+        decided by the services (enterprise admins only), which answer 403, not 404."""
+        return self.all()
+
+
 class Department(MPTTModel):
     """部门: a node of the company's department tree (WeCom's department, by `external_id`)."""
 
@@ -31,6 +42,8 @@ class Department(MPTTModel):
     )
     order = models.IntegerField(_("排序"), default=0)
     external_id = models.CharField(_("企业微信部门ID"), max_length=64, null=True, blank=True, unique=True)
+
+    objects = TreeManager.from_queryset(DepartmentQuerySet)()
 
     class MPTTMeta:
         order_insertion_by = ["order"]
@@ -48,7 +61,14 @@ class EmployeeStatus(models.TextChoices):
     DEPARTED = "departed", _("离职")
 
 
-class EmployeeManager(BaseUserManager):
+class EmployeeQuerySet(RestrictedQuerySet):
+    def restrict(self, actor, action: str = "view"):
+        """Every employee and API client sees the address book (departed ones included, with
+        their status). Writes are checked by the services (enterprise admins and HR)."""
+        return self.all()
+
+
+class EmployeeManager(BaseUserManager.from_queryset(EmployeeQuerySet)):
     use_in_migrations = True
 
     def create_user(self, userid: str, password: str | None = None, **fields):

@@ -9,7 +9,8 @@ ROLE_PERMISSIONS = {
         "org": [("department", "view"), ("employee", "view")],
     },
     "hr": {
-        "org": ["department", "employee"],
+        # HR manages employees; the department tree is the enterprise admin's (or WeCom sync's).
+        "org": [("department", "view"), "employee"],
         "customers": [("customer", "view"), ("followrelation", "view"), ("transfer",), ("transferitem", "view"),
                       ("job", "view")],
         "tags": [("taggroup", "view"), ("tag", "view")],

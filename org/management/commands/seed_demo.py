@@ -21,3 +21,4 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         for part in (org.demo, tags.demo, customers.demo):
             part.seed(stdout=self.stdout, **options)
+        org.demo.print_logins(self.stdout)
