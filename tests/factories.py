@@ -49,3 +49,34 @@ def make_api_client(name: str = "crm", read_only: bool = False) -> tuple[ApiClie
     key = client.set_new_key()
     client.save()
     return client, key
+
+
+# ---------------------------------------------------------------- customers (added by CUSTOMERS)
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    """`CustomerFactory(followers=[emp, ...])` adds active follow relations."""
+
+    class Meta:
+        model = "customers.Customer"
+        skip_postgeneration_save = True
+
+    external_userid = factory.Sequence(lambda n: f"wm{n:08d}")
+    name = factory.Sequence(lambda n: f"客户{n}")
+
+    @factory.post_generation
+    def followers(self, create, extracted, **kwargs):
+        from customers.models import FollowRelation
+
+        for employee in extracted or ():
+            FollowRelation.objects.create(customer=self, employee=employee)
+
+
+def make_tag_group(name: str, *, parent=None, departments=(), locked=False, single_choice=False, tags=()):
+    """A tag group (mptt node saved one by one) with `tags` created in it; returns (group, [tags])."""
+    from tags.models import Tag, TagGroup
+
+    group = TagGroup.objects.create(name=name, parent=parent, locked=locked, single_choice=single_choice)
+    if departments:
+        group.departments.set(departments)
+    return group, [Tag.objects.create(group=group, name=t, order=i) for i, t in enumerate(tags)]
