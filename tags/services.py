@@ -126,6 +126,18 @@ def _relock(group: TagGroup) -> TagGroup:
         raise NotFound("标签组不存在。")
 
 
+def _compact_tree_ids() -> None:
+    """Keep tree ids 1..n without gaps, as `rebuild()` would make them.
+
+    django-mptt leaves a hole when a root group is deleted or moved under another group; a
+    valid tree here is one that `TagGroup.objects.rebuild()` would not change.
+    """
+    tree_ids = sorted(set(TagGroup.objects.values_list("tree_id", flat=True)))
+    for expected, actual in enumerate(tree_ids, start=1):
+        if actual != expected:
+            TagGroup.objects.filter(tree_id=actual).update(tree_id=expected)
+
+
 def _save_or_duplicate(obj, message: str) -> None:
     """Save; a unique-constraint race lost to another writer becomes a clear 400, not a 500."""
     try:
@@ -233,9 +245,12 @@ def _move_group(*, group: TagGroup, parent: TagGroup | None, order: int | None) 
     if order is None:
         order = _next_order(TagGroup.objects.filter(parent=parent))
     # mptt keeps siblings sorted by `order` (order_insertion_by) when parent and order change together.
+    was_root = group.parent_id is None
     group.parent = parent
     group.order = order
     _save_or_duplicate(group, f"目标位置已有同名标签组“{group.name}”。")
+    if was_root:
+        _compact_tree_ids()
     return _relock(group)
 
 
@@ -291,6 +306,8 @@ def tag_group_delete(*, actor: Actor, group: TagGroup) -> int:
         # Delete leaves first (parent is PROTECT); mptt closes the gap per delete.
         for node in sorted(subtree, key=lambda n: -n.level):
             TagGroup.objects.get(pk=node.pk).delete()
+        if group.parent_id is None:
+            _compact_tree_ids()
     return removed
 
 
