@@ -259,7 +259,9 @@ class Transfer(models.Model):
     from_employee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transfers_out", verbose_name=_("原跟进成员")
     )
-    to_employees = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="transfers_in", verbose_name=_("继承人"))
+    to_employees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="transfers_in", verbose_name=_("继承人")
+    )
     keep_portrait = models.BooleanField(_("保留完整画像"), default=True)
     mark_departed = models.BooleanField(_("标记离职"), default=True)
     customer_ids = models.JSONField(null=True, blank=True)

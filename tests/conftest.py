@@ -143,12 +143,12 @@ class WorkerProcess:
             CELERY_TASK_ALWAYS_EAGER="false",
             DJANGO_SETTINGS_MODULE="tagportal.settings",
         )
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--loglevel=info", "-n", f"test-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
+                 "--without-gossip", "--without-mingle", "--loglevel=info", "-n", f"test-{os.getpid()}@%h"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30) -> None:
