@@ -1,3 +1,674 @@
-"""Admin of the customers app. Jobs and transfers have their own admin modules, imported below."""
+"""Admin of the customers app: the customer list (客户列表) with tag filters and exports, and the
+portrait page (客户画像). Jobs and transfers have their own admin modules, imported at the end.
+
+Reads come from `customers.selectors` (`visible_customers`, `customers_filtered`) and writes go
+through `customers.services` / `tags.services`; this module only lays them out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterator
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection, transaction
+from django.db.models import Q
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from org.actors import Actor
+from org.models import Department, Employee, EmployeeStatus, Role
+from tagportal.errors import DomainError, ValidationFailed
+from tags.models import Tag
+from tags.selectors import own_personal_tags, visible_tag_groups, visible_tags
+
+from .forms import CustomerTagsForm, NoteForm, build_tag_tree
+from .models import (
+    Customer,
+    FollowRelation,
+    Message,
+    Note,
+    PersonalTagging,
+    RelationStatus,
+    TagEvent,
+    Tagging,
+)
+from .selectors import FILTER_KEYS, customers_filtered, parse_customer_filter, sees_all_customers, visible_customers
+
+# Filters the list page offers (API.md names); the others of FILTER_KEYS pass through untouched.
+TAG_FILTER_KEYS = ("tags_all", "tags_any", "tags_none")
+EXCEL_MAX_ROWS = 50_000
+EXPORT_CHUNK = 2_000
+ESTIMATE_ABOVE = 50_000  # unfiltered lists above this size show an estimate instead of COUNT(*)
+CHIP_COLOURS = 8
+
+
+def _actor(request) -> Actor:
+    return Actor(employee=request.user)
+
+
+def _chip_colour(group_id: int | None) -> int:
+    return (group_id or 0) % CHIP_COLOURS
+
+
+# ---------------------------------------------------------------- the customer list
+
+
+class CustomerPaginator(Paginator):
+    """Exact counts for filtered lists (the "N matching" a bulk action relies on); for a huge
+    unfiltered list on PostgreSQL the planner's row estimate instead of a full COUNT(*)."""
+
+    estimated = False
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if connection.vendor == "postgresql" and not qs.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                               [Customer._meta.db_table])
+                row = cursor.fetchone()
+            estimate = int(row[0]) if row else -1
+            if estimate >= ESTIMATE_ABOVE:
+                self.estimated = True
+                return estimate
+        return qs.count()
+
+
+class CustomerChangeList(ChangeList):
+    """The admin change list on top of `customers_filtered`: the API's filter names are not model
+    lookups, so they are kept away from Django's own filter machinery."""
+
+    def get_filters_params(self, params=None):
+        lookup = super().get_filters_params(params)
+        for key in FILTER_KEYS:
+            lookup.pop(key, None)
+        return lookup
+
+    def get_queryset(self, request, exclude_parameters=None):
+        self.root_queryset = self.model_admin.filtered_queryset(request)
+        return super().get_queryset(request, exclude_parameters)
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.estimated = getattr(self.paginator, "estimated", False)
+        self.page_range = list(self.paginator.get_elided_page_range(self.page_num)) if self.multi_page else []
+        self.result_list = self.model_admin.with_row_data(request, self.result_list)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    """客户列表 and 客户画像. Who sees which customer is `visible_customers`; nothing else."""
+
+    list_display = ("customer_cell", "tag_chips", "follower_cell", "added_cell")
+    list_display_links = ("customer_cell",)
+    list_per_page = 50
+    list_max_show_all = 500
+    show_full_result_count = False
+    sortable_by = ()
+    paginator = CustomerPaginator
+    change_list_template = "admin/customers/customer/change_list.html"
+    portrait_template = "admin/customers/customer/portrait.html"
+
+    # ---- permissions: visibility from the selector, rights from the roles (org/roles.py)
+
+    def get_queryset(self, request):
+        return visible_customers(request.user)
+
+    def has_add_permission(self, request):
+        return False  # customers come from WeCom and the API (upsert by external_userid)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a customer's audit trail is never thrown away from the list
+
+    def can_edit_locked(self, request) -> bool:
+        return _actor(request).manages_taxonomy
+
+    # ---- the filtered queryset
+
+    def customer_filter(self, request):
+        """The parsed filter of this request (cached); on bad input an error message, no rows."""
+        if not hasattr(request, "_customer_filter"):
+            request._customer_filter = None
+            request._customer_filter_error = None
+            try:
+                request._customer_filter = parse_customer_filter(request.GET)
+            except ValidationFailed as exc:
+                request._customer_filter_error = exc
+        return request._customer_filter
+
+    def filtered_queryset(self, request):
+        flt = self.customer_filter(request)
+        if flt is None:
+            return Customer.objects.none()
+        try:
+            return customers_filtered(employee=request.user, flt=flt)
+        except ValidationFailed as exc:
+            request._customer_filter_error = exc
+            return Customer.objects.none()
+
+    def get_changelist(self, request, **kwargs):
+        return CustomerChangeList
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def with_row_data(self, request, qs):
+        """Prefetch what every row shows — tags, the viewer's personal tags, followers — in a few
+        queries for the whole page (no query per row)."""
+        from django.db.models import Prefetch
+
+        return qs.prefetch_related(
+            Prefetch(
+                "taggings",
+                queryset=Tagging.objects.filter(tag__in=visible_tags(request.user)).select_related("tag__group"),
+                to_attr="visible_taggings",
+            ),
+            Prefetch(
+                "personal_taggings",
+                queryset=PersonalTagging.objects.filter(personal_tag__owner=request.user).select_related("personal_tag"),
+                to_attr="own_personal_taggings",
+            ),
+            Prefetch(
+                "follow_relations",
+                queryset=FollowRelation.objects.filter(status=RelationStatus.ACTIVE).select_related("employee"),
+                to_attr="active_relations",
+            ),
+        )
+
+    # ---- columns
+
+    @admin.display(description=gettext_lazy("客户"))
+    def customer_cell(self, obj: Customer):
+        initial = (obj.name or "?")[:1]
+        avatar = (
+            format_html('<img class="tp-avatar" src="{}" alt="" loading="lazy">', obj.avatar)
+            if obj.avatar else format_html('<span class="tp-avatar tp-avatar-text">{}</span>', initial)
+        )
+        corp = format_html('<span class="tp-sub">{}</span>', obj.corp_name) if obj.corp_name else ""
+        return format_html('<span class="tp-customer">{}<span><strong>{}</strong>{}</span></span>',
+                           avatar, obj.name or obj.external_userid, corp)
+
+    @admin.display(description=gettext_lazy("标签"))
+    def tag_chips(self, obj: Customer):
+        taggings = sorted(
+            getattr(obj, "visible_taggings", []),
+            key=lambda t: (t.tag.group.tree_id, t.tag.group.lft, t.tag.order, t.tag_id),
+        )
+        chips = format_html_join(
+            "", '<span class="tp-chip tp-c{}" title="{}">{}</span>',
+            ((_chip_colour(t.tag.group_id), t.tag.group.name, t.tag.name) for t in taggings),
+        )
+        personal = format_html_join(
+            "", '<span class="tp-chip tp-personal" title="{}">{}</span>',
+            ((_("个人标签"), p.personal_tag.name) for p in getattr(obj, "own_personal_taggings", [])),
+        )
+        if not taggings and not personal:
+            return format_html('<span class="tp-muted">{}</span>', "—")
+        return format_html('<span class="tp-chips">{}{}</span>', chips, personal)
+
+    @admin.display(description=gettext_lazy("跟进成员"))
+    def follower_cell(self, obj: Customer):
+        rels = getattr(obj, "active_relations", [])
+        if not rels:
+            return format_html('<span class="tp-muted">{}</span>', "—")
+        return format_html_join(
+            "", '<span class="tp-follower" title="{}">{}</span>',
+            ((r.remark or "", r.employee.name or r.employee.userid) for r in rels),
+        )
+
+    @admin.display(description=gettext_lazy("添加时间"))
+    def added_cell(self, obj: Customer):
+        rels = getattr(obj, "active_relations", [])
+        first = min((r.added_at for r in rels), default=None)
+        if first is None:
+            return "—"
+        return date_format(timezone.localtime(first), "Y-m-d H:i")
+
+    # ---- views
+
+    def get_urls(self):
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("export.csv", self.admin_site.admin_view(self.export_csv_view), name=f"{info}_export_csv"),
+            path("export.xlsx", self.admin_site.admin_view(self.export_xlsx_view), name=f"{info}_export_xlsx"),
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        # A form of checkboxes sends `tags_all=3&tags_all=5`; the API's form is `tags_all=3,5`.
+        if request.method == "GET" and any(len(request.GET.getlist(k)) > 1 for k in FILTER_KEYS):
+            params = request.GET.copy()
+            for key in FILTER_KEYS:
+                values = [v for v in params.getlist(key) if v.strip()]
+                if len(values) > 1:
+                    params.setlist(key, [",".join(values)])
+            return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
+        flt = self.customer_filter(request)
+        context = {**(extra_context or {}), **self.filter_panel_context(request, flt)}
+        response = super().changelist_view(request, extra_context=context)
+        error = getattr(request, "_customer_filter_error", None)
+        if error is not None and request.method == "GET":
+            messages.error(request, self.filter_error_text(error))
+            if hasattr(response, "context_data"):
+                response.context_data["filter_error"] = error
+        return response
+
+    @staticmethod
+    def filter_error_text(error: DomainError) -> str:
+        labels = {
+            "tags_all": _("包含全部标签"), "tags_any": _("包含任一标签"), "tags_none": _("不含标签"),
+            "department": _("部门"), "added_from": _("添加日期起"), "added_to": _("添加日期止"),
+            "updated_since": _("更新时间"), "tags": _("标签"),
+        }
+        details = error.details if isinstance(error.details, dict) else {}
+        parts = []
+        for key, value in details.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            parts.append(f"{labels.get(key, key)}：{shown}")
+        suffix = "（" + "；".join(parts) + "）" if parts else ""
+        return _("筛选条件无效，未显示任何客户：%(message)s%(details)s。请修改筛选条件。") % {
+            "message": error.message, "details": suffix,
+        }
+
+    def filter_panel_context(self, request, flt) -> dict:
+        """What the filter panel shows: the visible tag tree, current choices, employees, departments."""
+        employee = request.user
+        nodes = build_tag_tree(
+            visible_tag_groups(employee), visible_tags(employee), can_edit_locked=self.can_edit_locked(request)
+        )
+        mode_of: dict[int, str] = {}
+        raw = {key: (request.GET.get(key) or "").strip() for key in FILTER_KEYS}
+        if flt is not None:
+            for key, mode in (("tags_all", "all"), ("tags_any", "any"), ("tags_none", "none")):
+                for tag_id in getattr(flt, key):
+                    mode_of[tag_id] = mode
+        tag_names = {t.pk: t.name for n in nodes for t in n.tags}
+        chosen = {
+            mode: [tag_names.get(i, str(i)) for i, m in mode_of.items() if m == mode] for mode in ("all", "any", "none")
+        }
+        if sees_all_customers(employee):
+            followers = Employee.objects.filter(status=EmployeeStatus.ACTIVE).order_by("userid")[:1000]
+        elif employee.has_role(Role.MANAGER):
+            followers = Employee.objects.filter(
+                Q(pk=employee.pk) | Q(departments__in=employee.managed_departments.all())
+            ).distinct().order_by("userid")
+        else:
+            followers = Employee.objects.filter(pk=employee.pk)
+        query = request.GET.urlencode()
+        suffix = f"?{query}" if query else ""
+        info = f"admin:{self.opts.app_label}_{self.opts.model_name}"
+        return {
+            "tag_nodes": [n for n in nodes if n.tags or any(c.depth > n.depth for c in nodes)],
+            "tag_mode": mode_of,
+            "chosen": chosen,
+            "raw_filter": raw,
+            "filter_active": bool(flt is not None and not flt.is_empty),
+            "follower_choices": list(followers.values_list("userid", "name")),
+            "department_choices": [
+                (d.pk, "　" * d.level + d.name) for d in Department.objects.order_by("tree_id", "lft")
+            ],
+            "export_csv_url": reverse(f"{info}_export_csv") + suffix,
+            "export_xlsx_url": reverse(f"{info}_export_xlsx") + suffix,
+            "excel_max_rows": EXCEL_MAX_ROWS,
+        }
+
+    # ---- exports
+
+    def _export_queryset(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        flt = self.customer_filter(request)
+        qs = self.filtered_queryset(request)
+        error = getattr(request, "_customer_filter_error", None)
+        if flt is None or error is not None:
+            messages.error(request, self.filter_error_text(error))
+            return None
+        return qs
+
+    def _back_to_list(self, request):
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        query = request.GET.urlencode()
+        return HttpResponseRedirect(f"{url}?{query}" if query else url)
+
+    def export_csv_view(self, request):
+        qs = self._export_queryset(request)
+        if qs is None:
+            return self._back_to_list(request)
+        writer = csv.writer(_Echo())
+
+        def stream():
+            yield "\ufeff"  # BOM: Excel then reads the file as UTF-8
+            for row in export_rows(request.user, qs):
+                yield writer.writerow(row)
+
+        response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{_export_name("csv")}"'
+        return response
+
+    def export_xlsx_view(self, request):
+        from openpyxl import Workbook
+        from openpyxl.styles import Font
+
+        qs = self._export_queryset(request)
+        if qs is None:
+            return self._back_to_list(request)
+        if qs.values("pk")[: EXCEL_MAX_ROWS + 1].count() > EXCEL_MAX_ROWS:
+            messages.warning(
+                request,
+                _(
+                    "筛选结果超过 %(max)s 位客户，Excel 导出最多 %(max)s 行。"
+                    "请缩小筛选范围，或使用 CSV 导出（不限行数，边生成边下载）。"
+                )
+                % {"max": f"{EXCEL_MAX_ROWS:,}"},
+            )
+            return self._back_to_list(request)
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet(_("客户"))
+        rows = export_rows(request.user, qs)
+        header = next(rows)
+        bold = Font(bold=True)
+        from openpyxl.cell import WriteOnlyCell
+
+        cells = []
+        for value in header:
+            cell = WriteOnlyCell(ws, value=value)
+            cell.font = bold
+            cells.append(cell)
+        ws.append(cells)
+        for row in rows:
+            ws.append(row)
+        buffer = io.BytesIO()
+        wb.save(buffer)
+        response = HttpResponse(
+            buffer.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{_export_name("xlsx")}"'
+        return response
+
+    # ---- the portrait (客户画像)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404(_("没有这个客户，或你无权查看。"))
+        if not self.has_view_or_change_permission(request, customer):
+            raise PermissionDenied
+        return self.portrait_view(request, customer, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        # The tag history on the portrait is the history; Django's LogEntry page has nothing to add.
+        return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[object_id]))
+
+    def _tags_form(self, request, customer, data=None):
+        employee = request.user
+        nodes = build_tag_tree(
+            visible_tag_groups(employee).order_by("tree_id", "lft"),
+            visible_tags(employee).select_related("group"),
+            can_edit_locked=self.can_edit_locked(request),
+        )
+        can_change = self.has_change_permission(request, customer)
+        if not can_change:
+            for node in nodes:
+                node.editable = False
+        follows = FollowRelation.objects.filter(
+            customer=customer, employee=employee, status=RelationStatus.ACTIVE
+        ).exists()
+        current = set(Tagging.objects.filter(customer=customer).values_list("tag_id", flat=True))
+        personal = list(own_personal_tags(employee).order_by("name"))
+        current_personal = set(
+            PersonalTagging.objects.filter(customer=customer, personal_tag__owner=employee)
+            .values_list("personal_tag_id", flat=True)
+        )
+        form = CustomerTagsForm(
+            data, nodes=nodes, current_tag_ids=current, personal_tags=personal,
+            current_personal_ids=current_personal, can_personal=follows and can_change, prefix="tags",
+        )
+        form.can_change = can_change
+        form.follows = follows
+        return form
+
+    def portrait_view(self, request, customer: Customer, extra_context=None):
+        tags_form = self._tags_form(request, customer)
+        note_form = NoteForm(prefix="note")
+        can_note = request.user.has_perm("customers.add_note")
+        action = request.POST.get("_action") if request.method == "POST" else None
+        if action == "tags":
+            if not tags_form.can_change:
+                raise PermissionDenied
+            tags_form = self._tags_form(request, customer, data=request.POST)
+            if tags_form.is_valid() and self._save_tags(request, customer, tags_form):
+                return HttpResponseRedirect(request.get_full_path())
+        elif action == "note":
+            if not can_note:
+                raise PermissionDenied
+            note_form = NoteForm(request.POST, prefix="note")
+            if note_form.is_valid():
+                from .services import note_create
+
+                try:
+                    note_create(actor=_actor(request), customer=customer, text=note_form.cleaned_data["text"])
+                except DomainError as exc:
+                    note_form.add_error(None, exc.message)
+                else:
+                    messages.success(request, _("已添加跟进记录。"))
+                    return HttpResponseRedirect(request.get_full_path())
+        elif action is not None:
+            messages.error(request, _("未知操作。"))
+        context = {
+            **self.admin_site.each_context(request),
+            **self.portrait_context(request, customer),
+            "title": customer.name or customer.external_userid,
+            "subtitle": None,
+            "opts": self.opts,
+            "original": customer,
+            "customer": customer,
+            "tags_form": tags_form,
+            "note_form": note_form,
+            "can_note": can_note,
+            "can_edit_locked": self.can_edit_locked(request),
+            "has_view_permission": self.has_view_permission(request),
+            "changelist_url": self._changelist_url(request),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.portrait_template, context)
+
+    def _changelist_url(self, request) -> str:
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        preserved = request.GET.get("_changelist_filters")
+        return f"{url}?{preserved}" if preserved else url
+
+    def _save_tags(self, request, customer, form) -> bool:
+        """Save the one tag form through `customer_tags_replace` (hidden tags survive, rule 8).
+        All or nothing: an inline personal tag is created in the same transaction."""
+        from tags.services import personal_tag_get_or_create
+
+        from .models import TagSource
+        from .services import customer_tags_replace
+
+        actor = _actor(request)
+        data = form.cleaned_data
+        personal_ids = data["personal_tag_ids"]
+        try:
+            with transaction.atomic():
+                if form.can_personal and data.get("new_personal_tag"):
+                    tag, _created = personal_tag_get_or_create(actor=actor, name=data["new_personal_tag"])
+                    personal_ids = set(personal_ids or ()) | {tag.pk}
+                change = customer_tags_replace(
+                    actor=actor, customer=customer, tag_ids=sorted(data["tag_ids"]),
+                    personal_tag_ids=None if personal_ids is None else sorted(personal_ids),
+                    source=TagSource.MANUAL,
+                )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+            self._attach_error_details(form, exc)
+            return False
+        added, removed = _change_counts(change)
+        if added is None:
+            messages.success(request, _("标签已保存。"))
+        elif added or removed:
+            messages.success(request, _("标签已保存：添加 %(added)s 个，移除 %(removed)s 个。") % {
+                "added": added, "removed": removed})
+        else:
+            messages.info(request, _("标签没有变化。"))
+        return True
+
+    @staticmethod
+    def _attach_error_details(form, exc: DomainError) -> None:
+        """Name the offending tags under their groups when the service says which ids were wrong."""
+        details = exc.details
+        ids: set[int] = set()
+        if isinstance(details, dict):
+            for value in details.values():
+                if isinstance(value, list | tuple):
+                    ids.update(v for v in value if isinstance(v, int))
+        if not ids:
+            return
+        for node in form.nodes:
+            bad = [t.name for t in node.tags if t.pk in ids]
+            if bad and node.field_name in form.fields:
+                form.add_error(node.field_name, _("不能修改：%(tags)s") % {"tags": "、".join(bad)})
+
+    def portrait_context(self, request, customer: Customer) -> dict:
+        employee = request.user
+        relations = list(
+            FollowRelation.objects.filter(customer=customer).select_related("employee").order_by("status", "added_at")
+        )
+        notes = Paginator(Note.objects.filter(customer=customer).select_related("author"), 10)
+        notes_page = notes.get_page(request.GET.get("np"))
+        chat = Paginator(
+            Message.objects.filter(customer=customer).select_related("employee").order_by("-sent_at", "-id"), 20
+        )
+        chat_page = chat.get_page(request.GET.get("mp"))
+        events_qs = (
+            TagEvent.objects.filter(customer=customer)
+            .filter(Q(tag__in=visible_tags(employee)) | Q(personal_tag__owner=employee))
+            .select_related("actor_employee", "actor_client", "job", "tag__group")
+            .order_by("-created_at", "-id")
+        )
+        history_page = Paginator(events_qs, 20).get_page(request.GET.get("hp"))
+        history_page.object_list = list(history_page.object_list)
+        for event in history_page.object_list:
+            event.colour = _chip_colour(event.tag.group_id if event.tag else None)
+            event.job_url = _job_url(event.job_id) if event.job_id else None
+
+        def page_url(param, number):
+            params = request.GET.copy()
+            params[param] = number
+            return "?" + params.urlencode()
+
+        def pager(param, page):
+            return {
+                "page": page,
+                "prev": page_url(param, page.previous_page_number()) if page.has_previous() else None,
+                "next": page_url(param, page.next_page_number()) if page.has_next() else None,
+            }
+
+        return {
+            "relations": relations,
+            "notes": pager("np", notes_page),
+            "chat": pager("mp", chat_page),
+            "history": pager("hp", history_page),
+            "crm_fields": sorted((customer.crm_fields or {}).items()) if isinstance(customer.crm_fields, dict) else [],
+        }
+
+
+def _job_url(job_id: int) -> str | None:
+    try:
+        return reverse("admin:customers_job_change", args=[job_id])
+    except NoReverseMatch:
+        return None
+
+
+def _change_counts(change) -> tuple[int | None, int | None]:
+    if change is None:
+        return None, None
+
+    def n(value):
+        return value if isinstance(value, int) else len(value or ())
+
+    try:
+        return (n(change.added) + n(getattr(change, "personal_added", ())),
+                n(change.removed) + n(getattr(change, "personal_removed", ())))
+    except AttributeError:
+        return None, None
+
+
+# ---------------------------------------------------------------- exports
+
+
+class _Echo:
+    """A file-like object whose write returns the line: csv.writer then yields strings to stream."""
+
+    def write(self, value):
+        return value
+
+
+def _export_name(ext: str) -> str:
+    return f"customers-{timezone.localtime():%Y%m%d-%H%M}.{ext}"
+
+
+def export_rows(employee, qs) -> Iterator[list]:
+    """Header, then one row per customer of `qs` with the tags `employee` sees and their own
+    personal tags. Walks `qs` by primary key in chunks (keyset), a few queries per chunk, so an
+    export of any size holds one chunk in memory."""
+    tags = {
+        t.pk: t for t in visible_tags(employee).select_related("group").order_by()
+    }
+    yield [
+        _("ID"), "external_userid", _("名称"), _("企业名称"), _("类型"), _("性别"),
+        _("跟进成员"), _("备注"), _("首次添加时间"), _("渠道 state"), _("企业标签"), _("个人标签"),
+    ]
+    last_pk = None
+    base = qs.order_by("-pk")
+    while True:
+        chunk_qs = base if last_pk is None else base.filter(pk__lt=last_pk)
+        chunk = list(chunk_qs[:EXPORT_CHUNK])
+        if not chunk:
+            return
+        last_pk = chunk[-1].pk
+        ids = [c.pk for c in chunk]
+        tag_map: dict[int, list[Tag]] = defaultdict(list)
+        for customer_id, tag_id in Tagging.objects.filter(customer_id__in=ids).values_list("customer_id", "tag_id"):
+            if tag_id in tags:
+                tag_map[customer_id].append(tags[tag_id])
+        personal_map: dict[int, list[str]] = defaultdict(list)
+        for customer_id, name in PersonalTagging.objects.filter(
+            customer_id__in=ids, personal_tag__owner=employee
+        ).values_list("customer_id", "personal_tag__name"):
+            personal_map[customer_id].append(name)
+        rel_map: dict[int, list] = defaultdict(list)
+        for rel in FollowRelation.objects.filter(customer_id__in=ids, status=RelationStatus.ACTIVE).values_list(
+            "customer_id", "employee__name", "employee__userid", "remark", "added_at", "state"
+        ).order_by("added_at"):
+            rel_map[rel[0]].append(rel)
+        for c in chunk:
+            rels = rel_map.get(c.pk, [])
+            ctags = sorted(tag_map.get(c.pk, []), key=lambda t: (t.group.tree_id, t.group.lft, t.order, t.pk))
+            yield [
+                c.pk, c.external_userid, c.name, c.corp_name, c.get_type_display(), c.get_gender_display(),
+                "、".join(r[1] or r[2] for r in rels),
+                "、".join(r[3] for r in rels if r[3]),
+                date_format(timezone.localtime(rels[0][4]), "Y-m-d H:i") if rels else "",
+                "、".join(dict.fromkeys(r[5] for r in rels if r[5])),
+                "、".join(f"{t.group.name}:{t.name}" for t in ctags),
+                "、".join(sorted(personal_map.get(c.pk, []))),
+            ]
+
 
 from . import admin_jobs, admin_transfers  # noqa: E402,F401

@@ -1,0 +1,196 @@
+"""Admin forms of the customer portrait (客户画像): the one tag form over the viewer's visible tree,
+and the note form. They validate input only; every write goes through `customers.services`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from tags.models import NAME_MAX_LENGTH, PersonalTag, Tag, TagGroup
+
+
+@dataclass
+class GroupNode:
+    """A visible tag group as the portrait shows it: its tags, depth and whether the viewer may edit it."""
+
+    group: TagGroup
+    tags: list[Tag] = field(default_factory=list)
+    depth: int = 0
+    editable: bool = True
+    field_name: str = ""
+
+    @property
+    def colour(self) -> int:
+        """Index into the chip palette: each group keeps its colour across pages."""
+        return self.group.pk % 8
+
+    @property
+    def locked(self) -> bool:
+        return self.group.locked
+
+    @property
+    def single_choice(self) -> bool:
+        return self.group.single_choice
+
+
+def build_tag_tree(groups, tags, *, can_edit_locked: bool) -> list[GroupNode]:
+    """Visible groups in tree order (parents before children, by `order`), each with its visible tags."""
+    groups = list(groups)
+    by_parent: dict[int | None, list[TagGroup]] = {}
+    visible_ids = {g.pk for g in groups}
+    for g in groups:
+        parent = g.parent_id if g.parent_id in visible_ids else None
+        by_parent.setdefault(parent, []).append(g)
+    tags_by_group: dict[int, list[Tag]] = {}
+    for t in sorted(tags, key=lambda t: (t.order, t.pk)):
+        tags_by_group.setdefault(t.group_id, []).append(t)
+
+    nodes: list[GroupNode] = []
+
+    def walk(parent_id, depth):
+        for g in sorted(by_parent.get(parent_id, []), key=lambda g: (g.order, g.pk)):
+            nodes.append(
+                GroupNode(
+                    group=g,
+                    tags=tags_by_group.get(g.pk, []),
+                    depth=depth,
+                    editable=can_edit_locked or not g.locked,
+                    field_name=f"group_{g.pk}",
+                )
+            )
+            walk(g.pk, depth + 1)
+
+    walk(None, 0)
+    return nodes
+
+
+class CustomerTagsForm(forms.Form):
+    """编辑标签: one form over the viewer's visible tag tree.
+
+    A field per visible group: checkboxes, or radio buttons with a "none" choice for a
+    single-choice group. Groups the viewer cannot change (locked, rule 6) are shown greyed
+    and must come back unchanged — a crafted POST that changes them is a form error.
+    The viewer's own personal tags are one more field, plus a name to create a new one inline.
+    `cleaned_data["tag_ids"]` is the wanted set of visible enterprise tags; the service keeps the
+    hidden ones (rule 8).
+    """
+
+    NONE = ""
+
+    personal_tags = forms.MultipleChoiceField(
+        label=_("我的个人标签"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    new_personal_tag = forms.CharField(
+        label=_("新建个人标签"), required=False, max_length=NAME_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": _("输入名称，保存时创建并打上")}),
+    )
+
+    def __init__(
+        self,
+        *args,
+        nodes: list[GroupNode],
+        current_tag_ids: set[int],
+        personal_tags: list[PersonalTag],
+        current_personal_ids: set[int],
+        can_personal: bool,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.nodes = [n for n in nodes if n.tags]
+        self.can_personal = can_personal
+        self.current_tag_ids = set(current_tag_ids)
+        for node in self.nodes:
+            choices = [(str(t.pk), t.name) for t in node.tags]
+            held = [str(t.pk) for t in node.tags if t.pk in self.current_tag_ids]
+            if node.single_choice:
+                f = forms.ChoiceField(
+                    label=node.group.name, required=False, widget=forms.RadioSelect,
+                    choices=[(self.NONE, _("无"))] + choices,
+                )
+                f.initial = held[0] if held else self.NONE
+            else:
+                f = forms.MultipleChoiceField(
+                    label=node.group.name, required=False, widget=forms.CheckboxSelectMultiple, choices=choices
+                )
+                f.initial = held
+            f.node = node
+            self.fields[node.field_name] = f
+        if can_personal:
+            self.fields["personal_tags"].choices = [(str(p.pk), p.name) for p in personal_tags]
+            self.fields["personal_tags"].initial = [str(p.pk) for p in personal_tags if p.pk in current_personal_ids]
+        else:
+            del self.fields["personal_tags"]
+            del self.fields["new_personal_tag"]
+
+    @staticmethod
+    def _as_set(value) -> set[str]:
+        if value in (None, ""):
+            return set()
+        if isinstance(value, (list, tuple, set)):
+            return {v for v in value if v != ""}
+        return {value}
+
+    def clean(self):
+        data = super().clean()
+        wanted: set[int] = set()
+        for node in self.nodes:
+            f = self.fields[node.field_name]
+            value = self._as_set(data.get(node.field_name))
+            if not node.editable and value != self._as_set(f.initial):
+                self.add_error(
+                    node.field_name,
+                    _("标签组「%(group)s」已锁定，你不能添加或移除其中的标签。") % {"group": node.group.name},
+                )
+                continue
+            wanted.update(int(v) for v in value)
+        data["tag_ids"] = wanted
+        if "new_personal_tag" in data:
+            data["new_personal_tag"] = (data.get("new_personal_tag") or "").strip()
+        data["personal_tag_ids"] = {int(v) for v in data.get("personal_tags") or []} if self.can_personal else None
+        return data
+
+    def group_rows(self) -> list[dict]:
+        """What the template draws per group, in tree order: the options with their checked state
+        (a read-only group always shows the customer's real tags), its errors, and for read-only
+        groups the hidden inputs that post their current value back unchanged."""
+        rows = []
+        for node in self.nodes:
+            bf = self[node.field_name]
+            initial = self._as_set(bf.field.initial)
+            current = initial if (not node.editable or not self.is_bound) else self._as_set(bf.value())
+            options = [
+                {"value": value, "label": label, "checked": (value in current) or (value == "" and not current),
+                 "id": f"id_{bf.html_name}_{value or 'none'}"}
+                for value, label in bf.field.choices
+            ]
+            rows.append({
+                "node": node, "name": bf.html_name, "options": options, "errors": bf.errors,
+                "hidden": sorted(initial) if not node.editable else [],
+                "type": "radio" if node.single_choice else "checkbox",
+            })
+        return rows
+
+    def personal_options(self) -> list[dict]:
+        if "personal_tags" not in self.fields:
+            return []
+        bf = self["personal_tags"]
+        current = self._as_set(bf.value())
+        return [{"value": v, "label": label, "checked": v in current, "id": f"id_{bf.html_name}_{v}"}
+                for v, label in bf.field.choices]
+
+
+class NoteForm(forms.Form):
+    """添加跟进记录."""
+
+    text = forms.CharField(
+        label=_("跟进记录"), max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("记录这次沟通的要点…")}),
+    )
+
+    def clean_text(self):
+        text = self.cleaned_data["text"].strip()
+        if not text:
+            raise forms.ValidationError(_("内容不能为空。"))
+        return text
