@@ -87,6 +87,8 @@ logger = logging.getLogger(__name__)
 JOB_CHUNK_SECONDS = getattr(settings, "JOB_CHUNK_SECONDS", 0.5)
 JOB_HEARTBEAT_SECONDS = getattr(settings, "JOB_HEARTBEAT_SECONDS", 0.5)
 JOB_STALE_SECONDS = getattr(settings, "JOB_STALE_SECONDS", 30)
+# Caps every handler's chunk size (ops knob; the worker tests use it to make a small job long).
+JOB_MAX_CHUNK = int(os.environ.get("TAGPORTAL_JOB_MAX_CHUNK", "0") or 0) or getattr(settings, "JOB_MAX_CHUNK", 0)
 MAX_ERRORS_KEPT = 1000
 MAX_LOG_KEPT = 200
 
@@ -381,7 +383,7 @@ def _run_claimed(job: Job, token: str) -> str:
         total = handler.prepare(job)
         if total is not None and not resumed:
             Job.objects.filter(pk=job.pk, worker=token).update(total=total)
-        size = handler.chunk_size
+        size = _capped(handler.chunk_size)
         cancelled = False
         while True:
             started = time.monotonic()
@@ -435,7 +437,11 @@ def _next_size(handler: JobHandler, size: int, elapsed: float, done: int) -> int
     if done < size or elapsed <= 0:
         return size
     factor = max(0.5, min(2.0, JOB_CHUNK_SECONDS / elapsed))
-    return int(max(handler.min_chunk_size, min(handler.max_chunk_size, size * factor)))
+    return _capped(int(max(handler.min_chunk_size, min(handler.max_chunk_size, size * factor))))
+
+
+def _capped(size: int) -> int:
+    return min(size, JOB_MAX_CHUNK) if JOB_MAX_CHUNK else size
 
 
 # ---------------------------------------------------------------- recovery
