@@ -1,5 +1,12 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter(trailing_slash=True)
+from .jobs import BulkTaggingView, JobViewSet
 
-urlpatterns = router.urls
+router = SimpleRouter(trailing_slash=True)
+router.register("jobs", JobViewSet, basename="job")
+
+urlpatterns = [
+    path("tagging/bulk/", BulkTaggingView.as_view(), name="tagging-bulk"),
+    *router.urls,
+]
