@@ -1,0 +1,134 @@
+"""The portal's admin site: Chinese branding and a front page per kind of user.
+
+The Django admin is the portal. `PortalAdminSite` is the default site (see
+`tagportal.apps.PortalAdminConfig`), so every app's `@admin.register` lands here. The front
+page shows, for each role the user holds, the pages of their daily work; links to admin pages
+that are not (yet) installed or that the user may not view are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class PortalLink:
+    label: str
+    url_name: str  # "admin:<app>_<model>_changelist" (permission derived from it) or any URL name
+    hint: str = ""
+    permission: str | None = None
+
+
+@dataclass(frozen=True)
+class PortalSection:
+    key: str
+    title: str
+    description: str
+    roles: tuple[str, ...]
+    links: tuple[PortalLink, ...]
+
+
+SECTIONS = (
+    PortalSection(
+        "tag_admin",
+        _("标签管理"),
+        _("维护企业标签体系：标签组（最多三级）、可见范围、锁定与单选。"),
+        ("enterprise_admin", "tag_admin"),
+        (
+            PortalLink(_("标签组与标签"), "admin:tags_taggroup_changelist", _("新建、排序、设置可见部门")),
+            PortalLink(_("企业标签"), "admin:tags_tag_changelist", _("查找、改名、合并标签")),
+            PortalLink(_("客户"), "admin:customers_customer_changelist", _("按标签筛选客户、批量打标签")),
+            PortalLink(_("批量任务"), "admin:customers_job_changelist", _("进度、结果与撤销")),
+        ),
+    ),
+    PortalSection(
+        "hr",
+        _("人事"),
+        _("管理成员、角色与部门；员工离职时把客户交给继承人。"),
+        ("enterprise_admin", "hr"),
+        (
+            PortalLink(_("成员"), "admin:org_employee_changelist", _("角色、所属部门、在职状态")),
+            PortalLink(_("离职继承"), "admin:customers_transfer_changelist", _("把离职成员的客户交接给继承人")),
+            PortalLink(_("部门"), "admin:org_department_changelist", _("组织架构树")),
+        ),
+    ),
+    PortalSection(
+        "manager",
+        _("销售经理"),
+        _("查看所管部门成员的客户、客户画像与标签。"),
+        ("enterprise_admin", "manager"),
+        (
+            PortalLink(_("客户"), "admin:customers_customer_changelist", _("所管部门成员跟进的客户")),
+            PortalLink(_("批量任务"), "admin:customers_job_changelist", _("批量打标签的进度")),
+            PortalLink(_("成员"), "admin:org_employee_changelist", _("团队成员")),
+        ),
+    ),
+    PortalSection(
+        "staff",
+        _("我的工作"),
+        _("我跟进的客户：画像、标签与备注。"),
+        ("staff",),
+        (PortalLink(_("我的客户"), "admin:customers_customer_changelist", _("给客户打标签、写备注")),),
+    ),
+    PortalSection(
+        "enterprise_admin",
+        _("系统"),
+        _("对接 CRM 与企业微信的 API 密钥，以及接口文档。"),
+        ("enterprise_admin",),
+        (
+            PortalLink(_("API 客户端"), "admin:org_apiclient_changelist", _("创建或吊销 API 密钥")),
+            PortalLink(_("接口文档"), "api-docs", _("REST API（OpenAPI）"), permission=""),
+        ),
+    ),
+)
+
+
+def _link_permission(link: PortalLink) -> str | None:
+    if link.permission is not None:
+        return link.permission or None
+    name = link.url_name.removeprefix("admin:")
+    if name.endswith("_changelist"):
+        app_label, _sep, model = name.removesuffix("_changelist").partition("_")
+        return f"{app_label}.view_{model}"
+    return None
+
+
+def portal_sections(request) -> list[dict]:
+    """The front page's sections for this user: their roles' sections, links they may open."""
+    user = request.user
+    roles = set(getattr(user, "roles", ()) or ())
+    sections = []
+    for section in SECTIONS:
+        if not roles.intersection(section.roles):
+            continue
+        links = []
+        for link in section.links:
+            perm = _link_permission(link)
+            if perm and not user.has_perm(perm):
+                continue
+            try:
+                url = reverse(link.url_name)
+            except NoReverseMatch:
+                continue  # that app's admin is not installed (yet)
+            links.append({"label": link.label, "url": url, "hint": link.hint})
+        if links:
+            sections.append(
+                {"key": section.key, "title": section.title, "description": section.description, "links": links}
+            )
+    return sections
+
+
+class PortalAdminSite(admin.AdminSite):
+    """tagportal 客户标签平台: the Django admin as the portal."""
+
+    site_header = _("tagportal 客户标签平台")
+    site_title = _("tagportal")
+    index_title = _("工作台")
+
+    def index(self, request, extra_context=None):
+        context = {"portal_sections": portal_sections(request), **(extra_context or {})}
+        return super().index(request, context)
