@@ -138,6 +138,13 @@ class CustomerTagsForm(forms.Form):
         for node in self.nodes:
             f = self.fields[node.field_name]
             value = self._as_set(data.get(node.field_name))
+            if node.single_choice and hasattr(self.data, "getlist"):
+                sent = [v for v in self.data.getlist(self.add_prefix(node.field_name)) if v]
+                if len(set(sent)) > 1:  # a radio group sends one value; more is a crafted request
+                    self.add_error(
+                        node.field_name, _("标签组「%(group)s」是单选，只能选一个标签。") % {"group": node.group.name}
+                    )
+                    continue
             if not node.editable and value != self._as_set(f.initial):
                 self.add_error(
                     node.field_name,
