@@ -2,8 +2,10 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .jobs import BulkTaggingView, JobViewSet
+from .views import CustomerViewSet
 
 router = SimpleRouter(trailing_slash=True)
+router.register("customers", CustomerViewSet, basename="customer")
 router.register("jobs", JobViewSet, basename="job")
 
 urlpatterns = [
