@@ -80,6 +80,10 @@ def admin_user(db):
 def _playwright():
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in this thread; Django's ORM (the test database
+    # setup, the live server's data) refuses to run beside one unless told it is fine.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
     with sync_playwright() as pw:
         yield pw
 
@@ -195,6 +199,10 @@ def celery_worker(transactional_db):
     redis.Redis.from_url(broker_url).flushdb()
     saved_broker = app.conf.broker_url
     app.conf.update(broker_url=broker_url, task_always_eager=False)
+    # An eager task run earlier in the session may have cached a connection pool for the empty
+    # default broker (amqp://localhost); drop it so sends and pings go to this Redis.
+    app.pool.force_close_all()
+    app._pool = None
     settings.CELERY_TASK_ALWAYS_EAGER = False
     worker = WorkerProcess(broker_url)
     worker.start()
@@ -205,6 +213,7 @@ def celery_worker(transactional_db):
         app.conf.update(broker_url=saved_broker, task_always_eager=True)
         settings.CELERY_TASK_ALWAYS_EAGER = True
         app.pool.force_close_all()
+        app._pool = None
 
 
 @pytest.fixture(autouse=True)
