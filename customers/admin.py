@@ -259,7 +259,7 @@ class CustomerAdmin(admin.ModelAdmin):
                     params.setlist(key, [",".join(values)])
             return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
         flt = self.customer_filter(request)
-        context = {**(extra_context or {}), **self.filter_panel_context(request, flt)}
+        context = {"title": _("客户列表"), **(extra_context or {}), **self.filter_panel_context(request, flt)}
         response = super().changelist_view(request, extra_context=context)
         error = getattr(request, "_customer_filter_error", None)
         if error is not None and request.method == "GET":
@@ -482,6 +482,7 @@ class CustomerAdmin(admin.ModelAdmin):
             "can_note": can_note,
             "can_edit_locked": self.can_edit_locked(request),
             "has_view_permission": self.has_view_permission(request),
+            "is_nav_sidebar_enabled": False,  # the portrait needs the width
             "changelist_url": self._changelist_url(request),
             **(extra_context or {}),
         }
