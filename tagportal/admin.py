@@ -128,6 +128,7 @@ class PortalAdminSite(admin.AdminSite):
     site_header = _("tagportal 客户标签平台")
     site_title = _("tagportal")
     index_title = _("工作台")
+    site_url = None  # the portal is the site: no "view site" link
 
     def index(self, request, extra_context=None):
         context = {"portal_sections": portal_sections(request), **(extra_context or {})}
