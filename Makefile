@@ -4,26 +4,32 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1:8000
 
-.PHONY: demo test test-sqlite worker serve venv lint bench clean
+.PHONY: demo test test-sqlite worker serve seed migrate venv lint bench clean
 
 $(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+## Create .venv and install the pinned requirements (again only when requirements.txt changes).
 venv: $(VENV)/.installed
 
-## Run the portal with demo data (SQLite + eager Celery unless DATABASE_URL/CELERY_BROKER_URL are set).
-demo: venv
+migrate: venv
 	$(PY) manage.py migrate --noinput
+
+## Demo data: a company with departments, employees of each role, tags, customers. Idempotent.
+seed: migrate
 	$(PY) manage.py seed_demo
+
+## Run the portal with demo data (SQLite + eager Celery unless DATABASE_URL/CELERY_BROKER_URL are set).
+demo: seed
+	@echo "Serving the portal on http://$(HOST)/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver $(HOST)
 
 serve: venv
 	$(PY) manage.py runserver $(HOST)
 
-## Run the whole test suite: on PostgreSQL (127.0.0.1:5432) when reachable, else SQLite.
+## Run the whole test suite: on PostgreSQL (127.0.0.1:5432) when reachable, else SQLite. ARGS go to pytest.
 test: venv
 	$(PY) scripts/run_tests.py $(ARGS)
 
@@ -33,6 +39,7 @@ test-sqlite: venv
 
 ## A Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0, and DATABASE_URL).
 worker: venv
+	@test -n "$$CELERY_BROKER_URL" || (echo "set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"; exit 2)
 	$(VENV)/bin/celery -A tagportal worker --loglevel=info --concurrency=2
 
 lint: venv
