@@ -162,6 +162,12 @@ def _tag_plan(rng: random.Random) -> tuple[list[tuple[int, float]], list[list[tu
     return multi_plan, single_plans
 
 
+def _analyze() -> None:
+    with connection.cursor() as cursor:
+        for model in (Customer, FollowRelation, Tagging, PersonalTagging, TagEvent):
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
+
+
 def _tag_chunk(lo: int, hi: int, multi_plan, single_plans, rng: random.Random) -> None:
     """Taggings for customers lo..hi: drawn by the database for multi-choice tags; one pick per
     single-choice group drawn here (one row per customer at most)."""
@@ -215,10 +221,12 @@ def _history(lo: int, hi: int) -> None:
             "created_at) "
             "SELECT t.customer_id, t.tag_id, g.name, 'add', "
             "CASE t.tag_id %% 5 WHEN 0 THEN 'channel' WHEN 1 THEN 'bulk' WHEN 2 THEN 'import' ELSE 'manual' END, "
-            f"(SELECT f.employee_id FROM {fr} f WHERE f.customer_id = t.customer_id ORDER BY f.id LIMIT 1), "
-            "'seed_demo', t.created_at "
-            f"FROM {tg} t JOIN {tag} g ON g.id = t.tag_id WHERE t.customer_id BETWEEN %s AND %s",
-            [lo, hi],
+            "f.employee_id, 'seed_demo', t.created_at "
+            f"FROM {tg} t JOIN {tag} g ON g.id = t.tag_id "
+            f"JOIN (SELECT customer_id, min(employee_id) AS employee_id FROM {fr} "
+            "WHERE customer_id BETWEEN %s AND %s GROUP BY customer_id) f ON f.customer_id = t.customer_id "
+            "WHERE t.customer_id BETWEEN %s AND %s",
+            [lo, hi, lo, hi],
         )
 
 
@@ -309,6 +317,8 @@ def seed(*, stdout=None, customers: int = 300, seed: int = 42, **options) -> Non
                 ["customer_id", "employee_id", "remark", "description", "added_at", "add_way", "state", "status"],
                 relation_rows(),
             )
+            if connection.vendor == "postgresql" and lo == first:
+                _analyze()  # fresh tables: give the planner row counts before the set-based statements
             _tag_chunk(lo, hi, multi_plan, single_plans, rng)
             _personal_chunk(lo, hi)
             if lo - first < HISTORY_SAMPLE:
@@ -321,8 +331,7 @@ def seed(*, stdout=None, customers: int = 300, seed: int = 42, **options) -> Non
         with connection.cursor() as cursor:
             table = Customer._meta.db_table
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-            for model in (Customer, FollowRelation, Tagging, PersonalTagging):
-                cursor.execute(f"ANALYZE {model._meta.db_table}")
+        _analyze()
     taggings = Tagging.objects.filter(customer_id__gte=first).count() if missing <= 200_000 else None
     _out(
         stdout,
