@@ -18,7 +18,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -163,16 +163,18 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return CustomerChangeList
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    def _get_base_actions(self):
+        """Django's actions plus BULK's "批量打标签" (`admin_jobs.bulk_tag_action`), which works on the
+        ticked rows or on "all N matching" by re-parsing this page's filter parameters."""
+        actions = list(super()._get_base_actions())
+        bulk = getattr(admin_jobs, "bulk_tag_action", None)
+        if bulk is not None and not any(a[1] == getattr(bulk, "__name__", "") for a in actions):
+            actions.append(self.get_action(bulk))
+        return [a for a in actions if a[1] != "delete_selected"]
 
     def with_row_data(self, request, qs):
         """Prefetch what every row shows — tags, the viewer's personal tags, followers — in a few
         queries for the whole page (no query per row)."""
-        from django.db.models import Prefetch
-
         return qs.prefetch_related(
             Prefetch(
                 "taggings",

@@ -233,3 +233,28 @@ def test_export_with_a_bad_filter_goes_back_with_a_message(tagged):
     response = login(tagged.staff).get(reverse("admin:customers_customer_export_csv"), {"tags_any": "x"})
     assert response.status_code == 302
     assert any("筛选条件无效" in str(m) for m in get_messages(response.wsgi_request))
+
+
+# ---------------------------------------------------------------- counts at scale
+
+
+def test_huge_unfiltered_list_uses_an_estimate_but_a_filter_counts_exactly(tagged, monkeypatch):
+    from django.db import connection
+
+    import customers.admin as customers_admin
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the planner's estimate is a PostgreSQL feature")
+    w = tagged
+    monkeypatch.setattr(customers_admin, "ESTIMATE_ABOVE", 1)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+    client = login(w.hr)
+    response = client.get(reverse(LIST))
+    assert response.context["cl"].estimated
+    assert "位客户（估算）" in response.content.decode()
+    response = client.get(reverse(LIST), {"tags_all": ids(w.vip)})
+    assert not response.context["cl"].estimated
+    assert response.context["cl"].result_count == 2
+    # a staff member's own list is filtered by reach: always exact
+    assert not login(w.staff).get(reverse(LIST)).context["cl"].estimated
