@@ -19,7 +19,10 @@
         if (id) { state[id] = mode; }
       });
     });
-    var labels = { all: "包含全部", any: "包含任一", none: "不含" };
+    var labels = {};  // translated in the template, on the mode radios
+    form.querySelectorAll("input[name=_tagmode]").forEach(function (radio) {
+      labels[radio.value] = radio.dataset.label || radio.value;
+    });
     function paint() {
       form.querySelectorAll(".tp-pick").forEach(function (chip) {
         var mode = state[chip.dataset.tag] || "";
@@ -30,6 +33,28 @@
       modes.forEach(function (mode) {
         inputs[mode].value = Object.keys(state).filter(function (id) { return state[id] === mode; }).join(",");
       });
+      var summary = form.querySelector(".tp-summary");
+      if (summary) {
+        summary.textContent = "";
+        modes.forEach(function (mode) {
+          var names = [];
+          form.querySelectorAll(".tp-pick[data-mode=" + mode + "]").forEach(function (chip) {
+            names.push(chip.textContent.trim());
+          });
+          if (names.length) {
+            var span = document.createElement("span");
+            span.className = "tp-mode-" + mode;
+            span.textContent = labels[mode] + "：" + names.join("、");
+            summary.appendChild(span);
+          }
+        });
+        if (!summary.childNodes.length) {
+          var none = document.createElement("span");
+          none.className = "tp-muted";
+          none.textContent = summary.dataset.empty || "";
+          summary.appendChild(none);
+        }
+      }
     }
     form.addEventListener("click", function (event) {
       var chip = event.target.closest(".tp-pick");
