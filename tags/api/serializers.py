@@ -13,6 +13,15 @@ class TagBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "order"]
 
 
+class IdListField(serializers.ListField):
+    """Ids in, ids out (reads a related manager; uses the prefetch cache)."""
+
+    child = serializers.IntegerField()
+
+    def to_representation(self, value):
+        return sorted(obj.pk for obj in value.all())
+
+
 class TagGroupSerializer(serializers.ModelSerializer):
     """A tag group with its scope and its tags (`tags` read-only: `{id, name, order}`).
 
@@ -22,8 +31,8 @@ class TagGroupSerializer(serializers.ModelSerializer):
     name = serializers.CharField(max_length=200, allow_blank=True, trim_whitespace=False)
     parent = serializers.IntegerField(source="parent_id", allow_null=True, required=False)
     level = serializers.IntegerField(read_only=True)
-    departments = serializers.ListField(
-        child=serializers.IntegerField(), required=False,
+    departments = IdListField(
+        required=False,
         help_text="部门 id 列表；空表示全员可见（下级部门不继承，除非 include_sub_departments）。",
     )
     include_sub_departments = serializers.BooleanField(
@@ -40,11 +49,6 @@ class TagGroupSerializer(serializers.ModelSerializer):
     def get_tags(self, group) -> list[dict]:
         tags = sorted(group.tags.all(), key=lambda t: (t.order, t.pk))
         return TagBriefSerializer(tags, many=True).data
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["departments"] = sorted(d.pk for d in instance.departments.all())
-        return data
 
 
 class TagSerializer(serializers.ModelSerializer):

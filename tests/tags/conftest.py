@@ -8,6 +8,12 @@ from org.actors import Actor
 from tests.factories import DepartmentFactory, EmployeeFactory
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Factories hash "pass-1234" for every employee; PBKDF2 made these tests crawl."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def tag_admin(db):
     return EmployeeFactory(userid="tagadmin", name="标签管理员", roles=["tag_admin"])
