@@ -237,3 +237,44 @@ def test_chat_history_is_paged_newest_first(world):
     assert "消息04" not in first
     second = client.get(url(w.c_staff), {"mp": 2}).content.decode()
     assert "消息04" in second and "消息24" not in second
+
+
+# ---------------------------------------------------------------- crafted input
+
+
+@pytest.mark.parametrize("field, value", [
+    ("level", "999999"),           # no such tag
+    ("level", "maintenance"),      # a tag of a group hidden from the editor
+    ("level", "hot"),              # a visible tag, but of another group
+])
+def test_crafted_tag_ids_are_form_errors_and_change_nothing(world, field, value):
+    w = world
+    client = login(w.staff)
+    group = getattr(w, field)
+    bad = str(getattr(w, value).pk) if not value.isdigit() else value
+    data = form_post(w, w.c_staff, client, **{f"tags-group_{group.pk}": [str(w.vip.pk), bad]})
+    response = client.post(url(w.c_staff), data)
+    assert response.status_code == 200
+    assert response.context["tags_form"].errors
+    assert tags_of(w.c_staff) == set()
+
+
+def test_someone_elses_personal_tag_cannot_be_posted(world):
+    w = world
+    theirs = PersonalTag.objects.create(owner=w.after_staff, name="王五私标")
+    client = login(w.staff)
+    data = form_post(w, w.c_shared, client, **{"tags-personal_tags": [str(theirs.pk)]})
+    response = client.post(url(w.c_shared), data)
+    assert response.status_code == 200
+    assert "personal_tags" in response.context["tags_form"].errors
+    assert not PersonalTagging.objects.exists()
+
+
+def test_too_long_new_personal_tag_is_a_form_error(world):
+    w = world
+    client = login(w.staff)
+    response = client.post(url(w.c_staff), form_post(w, w.c_staff, client, **{
+        "tags-new_personal_tag": "长" * 31, f"tags-group_{w.level.pk}": [str(w.vip.pk)]}))
+    assert response.status_code == 200
+    assert "new_personal_tag" in response.context["tags_form"].errors
+    assert tags_of(w.c_staff) == set() and not PersonalTag.objects.filter(owner=w.staff).exists()
