@@ -299,7 +299,8 @@ def tag_group_delete(*, actor: Actor, group: TagGroup) -> int:
     require_taxonomy_manager(actor)
     with tree_lock("tag_group"):
         group = _relock(group)
-        subtree = list(group.get_descendants(include_self=True))
+        # Row locks make a concurrent tag_create/tag_move into this subtree wait, then find it gone.
+        subtree = list(group.get_descendants(include_self=True).select_for_update())
         tags = list(Tag.objects.filter(group__in=subtree))
         removed = hooks.run_tag_delete_handlers(actor=actor, tags=tags)
         Tag.objects.filter(pk__in=[t.pk for t in tags]).delete()
@@ -337,8 +338,12 @@ def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | 
                group: TagGroup | None = None) -> Tag:
     """Rename, reorder or move a tag (a moved tag keeps its customers)."""
     require_taxonomy_manager(actor)
-    tag = Tag.objects.select_for_update().get(pk=tag.pk)
-    target = tag.group if group is None else group
+    tag = Tag.objects.select_for_update().filter(pk=tag.pk).first()
+    if tag is None:
+        raise NotFound("标签不存在。")
+    target = tag.group if group is None else TagGroup.objects.select_for_update().filter(pk=group.pk).first()
+    if target is None:
+        raise NotFound("标签组不存在。")
     new_name = tag.name if name is None else clean_name(name)
     if target.pk != tag.group_id or new_name.lower() != tag.name.lower():
         _check_tag_sibling_name(name=new_name, group=target, exclude_pk=tag.pk)
