@@ -2,7 +2,8 @@
 """Run the test suite on PostgreSQL when one answers on 127.0.0.1:5432, else on SQLite.
 
 Environment it honours: DATABASE_URL (used as is), TAGPORTAL_TEST_DB=sqlite (force SQLite),
-TAGPORTAL_REDIS_URL (the Redis the job tests' real worker uses; default redis://127.0.0.1:6379/15).
+TAGPORTAL_REDIS_URL (the Redis the job tests' real worker uses; default redis://127.0.0.1:6379/15),
+TAGPORTAL_FAST_PASSWORD_HASHING (default true here: MD5 password hashes, tests only).
 Extra arguments go to pytest.
 """
 
@@ -30,6 +31,7 @@ def main() -> int:
     elif "DATABASE_URL" not in env and reachable("127.0.0.1", 5432):
         env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/tagportal"
     env.setdefault("TAGPORTAL_REDIS_URL", "redis://127.0.0.1:6379/15")
+    env.setdefault("TAGPORTAL_FAST_PASSWORD_HASHING", "true")
     # Tests run Celery eagerly unless a test starts a real worker (tests/conftest.py).
     env.pop("CELERY_BROKER_URL", None)
     print(f"tests on {env.get('DATABASE_URL', 'sqlite (default)').split('@')[-1]}", flush=True)

@@ -77,6 +77,10 @@ AUTH_USER_MODEL = "org.Employee"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+if env.bool("TAGPORTAL_FAST_PASSWORD_HASHING", default=False):
+    # Tests only (scripts/run_tests.py sets it): every factory employee gets a password, and
+    # PBKDF2's deliberate slowness would dominate the suite's run time.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
