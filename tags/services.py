@@ -273,6 +273,67 @@ def tag_group_move(*, actor: Actor, group: TagGroup, parent: TagGroup | None, or
         return _move_group(group=group, parent=parent, order=order)
 
 
+def tag_group_check(
+    *, group: TagGroup | None = None, name: str, parent: TagGroup | None, departments: Iterable | None = None
+) -> str:
+    """The checks `tag_group_create/update` make, without writing: for forms that must show a field
+    error before anything is saved. Returns the cleaned name; raises `ValidationFailed` (its
+    `details` name the field)."""
+    name = clean_name(name)
+    _resolve_departments(departments)
+    if parent is not None:
+        parent = TagGroup.objects.filter(pk=parent.pk).first()
+        if parent is None:
+            raise ValidationFailed("上级标签组不存在。", details={"parent": "unknown"})
+    if group is not None and group.pk:
+        current = TagGroup.objects.filter(pk=group.pk).first()
+        if current is not None and (parent.pk if parent else None) != current.parent_id:
+            if parent is not None and (parent.pk == current.pk or parent.is_descendant_of(current)):
+                raise ValidationFailed(f"不能把标签组“{current.name}”移到它自己或它的下级组里。",
+                                       details={"parent": "cycle"}, code="cycle")
+            height = (current.get_descendants().aggregate(m=Max("level"))["m"] or current.level) - current.level
+            if _group_level(parent) + height >= MAX_GROUP_DEPTH:
+                raise ValidationFailed(f"移动后“{current.name}”及其子组会超过 {MAX_GROUP_DEPTH} 级。",
+                                       details={"parent": "too deep"}, code="too_deep")
+    elif _group_level(parent) >= MAX_GROUP_DEPTH:
+        raise ValidationFailed(f"标签组最多 {MAX_GROUP_DEPTH} 级，不能在“{parent.name}”下再建子组。",
+                               details={"parent": "too deep"}, code="too_deep")
+    _check_group_sibling_name(name=name, parent=parent, exclude_pk=group.pk if group else None)
+    return name
+
+
+@transaction.atomic
+def tag_group_place(*, actor: Actor, group: TagGroup, target: TagGroup, position: str) -> TagGroup:
+    """Drag and drop: put `group` as the last child of `target` or just left/right of it."""
+    require_taxonomy_manager(actor)
+    if position not in ("last-child", "first-child", "left", "right"):
+        raise ValidationFailed("无法理解的移动位置。", details={"position": position})
+    with tree_lock("tag_group"):
+        group, target = _relock(group), _relock(target)
+        if group.pk == target.pk:
+            return group
+        parent = target if position in ("last-child", "first-child") else (
+            _relock(target.parent) if target.parent_id else None)
+        # Renumber the destination's other children in their current tree order (10, 20, ...): the
+        # relative order is unchanged, so lft/rght stay right, and there is room between any two.
+        siblings = list(TagGroup.objects.filter(parent=parent).exclude(pk=group.pk).order_by("tree_id", "lft"))
+        for index, sibling in enumerate(siblings, start=1):
+            if sibling.order != index * 10:
+                TagGroup.objects.filter(pk=sibling.pk).update(order=index * 10)
+                sibling.order = index * 10
+        if position == "first-child":
+            order = 5
+        elif position == "last-child":
+            order = (len(siblings) + 1) * 10
+        else:
+            anchor = next(s for s in siblings if s.pk == target.pk)
+            order = anchor.order + (-5 if position == "left" else 5)
+        group = _relock(group)
+        if (parent.pk if parent else None) != group.parent_id:
+            return _move_group(group=group, parent=parent, order=order)
+        return _reorder_group(group=group, order=order)
+
+
 @transaction.atomic
 def tag_groups_reorder(*, actor: Actor, parent: TagGroup | None, ordered_ids: Sequence[int]) -> None:
     """Set the order of `parent`'s child groups to the given sequence (drag and drop)."""
@@ -458,6 +519,7 @@ def personal_tag_get_or_create(*, actor: Actor, name: str) -> tuple[PersonalTag,
 __all__ = [
     "clean_name", "departments_with_descendants", "personal_tag_create", "personal_tag_delete",
     "personal_tag_get_or_create", "personal_tag_update", "require_taxonomy_manager", "tag_create", "tag_delete",
-    "tag_group_create", "tag_group_delete", "tag_group_move", "tag_group_update", "tag_groups_reorder",
+    "tag_group_check", "tag_group_create", "tag_group_delete", "tag_group_move", "tag_group_place",
+    "tag_group_update", "tag_groups_reorder",
     "tag_merge", "tag_move", "tag_update", "tags_reorder",
 ]

@@ -1,0 +1,271 @@
+"""Import and export of the whole taxonomy as JSON (groups, tags, scopes by department external id).
+
+Our format (what `export_taxonomy` writes)::
+
+    {"format": "tagportal.taxonomy", "version": 1,
+     "groups": [{"name": "售后服务", "order": 0, "locked": false, "single_choice": false,
+                 "departments": ["12", "13"], "external_id": null,
+                 "tags": [{"name": "保养到期", "order": 0, "external_id": null}],
+                 "children": [ ...same shape, up to 3 levels... ]}]}
+
+`departments` holds department `external_id`s; a department without one is written as
+`{"path": "总部/华北区"}` (names from the root), which import also accepts.
+
+WeCom's `externalcontact/get_corp_tag_list` answer is accepted as is::
+
+    {"errcode": 0, "tag_group": [{"group_id": "et...", "group_name": "客户等级", "order": 1,
+                                  "tag": [{"id": "et...", "name": "VIP客户", "order": 1}]}]}
+
+WeCom sorts by `order` descending (bigger first); we sort ascending, so WeCom orders are negated
+on import. WeCom ids become `external_id`s. WeCom groups are flat and scope-less.
+
+Import merges into the existing taxonomy: a group is matched by name under the same parent
+(case-insensitive), a tag by name in its group; missing ones are created, flags and scopes of
+matched groups are updated to the file's. Everything is validated first; on any error nothing
+changes and `ValidationFailed.details` lists every problem with its path in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Prefetch
+
+from org.actors import Actor
+from org.models import Department
+from tagportal.errors import ValidationFailed
+
+from . import services
+from .models import MAX_GROUP_DEPTH, NAME_MAX_LENGTH, Tag, TagGroup
+
+FORMAT = "tagportal.taxonomy"
+VERSION = 1
+
+
+# ------------------------------------------------------------------ export
+
+
+def _department_paths() -> dict[int, str]:
+    depts = list(Department.objects.order_by("tree_id", "lft").values("pk", "name", "parent_id"))
+    paths: dict[int, str] = {}
+    for d in depts:  # tree order: parents come first
+        paths[d["pk"]] = f"{paths[d['parent_id']]}/{d['name']}" if d["parent_id"] in paths else d["name"]
+    return paths
+
+
+def taxonomy_export() -> dict:
+    """The whole taxonomy as a JSON-ready dict (our format)."""
+    groups = list(
+        TagGroup.objects.order_by("tree_id", "lft").prefetch_related(
+            Prefetch("tags", queryset=Tag.objects.order_by("order", "id")), "departments"
+        )
+    )
+    paths = None
+    nodes: dict[int, dict] = {}
+    roots = []
+    for g in groups:
+        scope = []
+        for d in sorted(g.departments.all(), key=lambda d: d.pk):
+            if d.external_id:
+                scope.append(d.external_id)
+            else:
+                paths = paths or _department_paths()
+                scope.append({"path": paths[d.pk]})
+        node = {
+            "name": g.name, "order": g.order, "locked": g.locked, "single_choice": g.single_choice,
+            "departments": scope, "external_id": g.external_id,
+            "tags": [{"name": t.name, "order": t.order, "external_id": t.external_id} for t in g.tags.all()],
+            "children": [],
+        }
+        nodes[g.pk] = node
+        (nodes[g.parent_id]["children"] if g.parent_id else roots).append(node)
+    return {"format": FORMAT, "version": VERSION, "groups": roots}
+
+
+# ------------------------------------------------------------------ import
+
+
+@dataclass
+class ImportResult:
+    groups_created: int = 0
+    groups_updated: int = 0
+    tags_created: int = 0
+    tags_unchanged: int = 0
+    errors: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"groups_created": self.groups_created, "groups_updated": self.groups_updated,
+                "tags_created": self.tags_created, "tags_unchanged": self.tags_unchanged}
+
+
+@dataclass
+class _GroupPlan:
+    name: str
+    order: int | None
+    locked: bool
+    single_choice: bool
+    departments: list[int] | None  # None: leave the scope alone (WeCom has none)
+    external_id: str | None
+    tags: list[tuple[str, int | None, str | None]]
+    children: list[_GroupPlan]
+
+
+def _from_wecom(data: dict) -> list[dict]:
+    groups = []
+    for g in data.get("tag_group") or []:
+        if not isinstance(g, dict):
+            groups.append(g)
+            continue
+        if g.get("deleted"):
+            continue
+        groups.append({
+            "name": g.get("group_name"),
+            "order": -int(g["order"]) if isinstance(g.get("order"), int) else None,
+            "external_id": g.get("group_id"),
+            "departments": None,
+            "tags": [
+                {"name": t.get("name") if isinstance(t, dict) else t,
+                 "order": -int(t["order"]) if isinstance(t, dict) and isinstance(t.get("order"), int) else None,
+                 "external_id": t.get("id") if isinstance(t, dict) else None}
+                for t in (g.get("tag") or []) if not (isinstance(t, dict) and t.get("deleted"))
+            ],
+        })
+    return groups
+
+
+def _plan(data) -> list[_GroupPlan]:
+    """Validate the whole file; raise ValidationFailed listing every problem, or return the plan."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("文件内容必须是 JSON 对象。", details=[{"path": "$", "error": "not an object"}])
+    if "tag_group" in data:
+        raw_groups = _from_wecom(data)
+    elif "groups" in data:
+        if data.get("format", FORMAT) != FORMAT:
+            raise ValidationFailed(f"未知的文件格式：{data.get('format')}。", details=[{"path": "format"}])
+        raw_groups = data["groups"]
+    else:
+        raise ValidationFailed("找不到 groups（本系统格式）或 tag_group（企业微信格式）。",
+                               details=[{"path": "$", "error": "no groups"}])
+    errors: list[dict] = []
+    by_external = dict(Department.objects.exclude(external_id=None).values_list("external_id", "pk"))
+    by_path = {v: k for k, v in _department_paths().items()}
+
+    def name_of(value, path):
+        try:
+            return services.clean_name(value)
+        except ValidationFailed as exc:
+            errors.append({"path": path, "error": exc.message})
+            return None
+
+    def order_of(value, path):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append({"path": path, "error": "order 必须是整数"})
+            return None
+        return value
+
+    def scope_of(value, path):
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            errors.append({"path": path, "error": "departments 必须是列表"})
+            return []
+        ids = []
+        for i, d in enumerate(value):
+            by_path_given = isinstance(d, dict) and "path" in d
+            pk = by_path.get(str(d["path"])) if by_path_given else by_external.get(str(d))
+            if pk is None:
+                errors.append({"path": f"{path}[{i}]", "error": f"部门不存在：{d}"})
+            else:
+                ids.append(pk)
+        return ids
+
+    def walk(items, path, level) -> list[_GroupPlan]:
+        if not isinstance(items, list):
+            errors.append({"path": path, "error": "必须是列表"})
+            return []
+        plans, seen = [], set()
+        for i, g in enumerate(items):
+            here = f"{path}[{i}]"
+            if not isinstance(g, dict):
+                errors.append({"path": here, "error": "标签组必须是对象"})
+                continue
+            if level >= MAX_GROUP_DEPTH:
+                errors.append({"path": here, "error": f"标签组最多 {MAX_GROUP_DEPTH} 级"})
+                continue
+            name = name_of(g.get("name"), f"{here}.name")
+            if name is not None:
+                if name.lower() in seen:
+                    errors.append({"path": f"{here}.name", "error": f"同级重复的标签组名“{name}”"})
+                seen.add(name.lower())
+            tags, tag_seen = [], set()
+            raw_tags = g.get("tags") or []
+            if not isinstance(raw_tags, list):
+                errors.append({"path": f"{here}.tags", "error": "必须是列表"})
+                raw_tags = []
+            for j, t in enumerate(raw_tags):
+                t = t if isinstance(t, dict) else {"name": t}
+                tname = name_of(t.get("name"), f"{here}.tags[{j}].name")
+                if tname is None:
+                    continue
+                if tname.lower() in tag_seen:
+                    errors.append({"path": f"{here}.tags[{j}].name", "error": f"组内重复的标签名“{tname}”"})
+                tag_seen.add(tname.lower())
+                tags.append((tname, order_of(t.get("order"), f"{here}.tags[{j}].order"), t.get("external_id")))
+            plans.append(_GroupPlan(
+                name=name or "", order=order_of(g.get("order"), f"{here}.order"),
+                locked=bool(g.get("locked", False)), single_choice=bool(g.get("single_choice", False)),
+                departments=scope_of(g.get("departments", []), f"{here}.departments"),
+                external_id=g.get("external_id") or None, tags=tags,
+                children=walk(g.get("children") or [], f"{here}.children", level + 1),
+            ))
+        return plans
+
+    plans = walk(raw_groups, "groups", 0)
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(
+            f"导入文件有 {len(errors)} 处错误，未做任何修改。第一处：{first['path']}：{first['error']}", details=errors
+        )
+    return plans
+
+
+@transaction.atomic
+def taxonomy_import(*, actor: Actor, data) -> ImportResult:
+    """Merge a taxonomy file into ours; all or nothing (see the module docstring)."""
+    services.require_taxonomy_manager(actor)
+    plans = _plan(data)
+    result = ImportResult()
+
+    def apply(plan: _GroupPlan, parent: TagGroup | None, level: int):
+        existing = TagGroup.objects.filter(parent=parent, name__iexact=plan.name).first()
+        if existing is None:
+            group = services.tag_group_create(
+                actor=actor, name=plan.name, parent=parent, order=plan.order, departments=plan.departments or [],
+                locked=plan.locked, single_choice=plan.single_choice, external_id=plan.external_id,
+            )
+            result.groups_created += 1
+        else:
+            group = services.tag_group_update(
+                actor=actor, group=existing, departments=plan.departments, locked=plan.locked,
+                single_choice=plan.single_choice, order=plan.order,
+            )
+            result.groups_updated += 1
+        have = {n.lower() for n in Tag.objects.filter(group=group).values_list("name", flat=True)}
+        for name, order, external_id in plan.tags:
+            if name.lower() in have:
+                result.tags_unchanged += 1
+                continue
+            services.tag_create(actor=actor, group=group, name=name, order=order, external_id=external_id)
+            result.tags_created += 1
+        for child in plan.children:
+            apply(child, group, level + 1)
+
+    for plan in plans:
+        apply(plan, None, 0)
+    return result
+
+
+__all__ = ["ImportResult", "taxonomy_export", "taxonomy_import", "NAME_MAX_LENGTH"]
