@@ -321,3 +321,25 @@ def test_openapi_schema_and_docs_are_served(admin_user, client):
     html = docs.content.decode()
     assert "swagger-ui" in html
     assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html  # works offline
+
+
+def test_a_key_acting_for_a_departed_employee_is_refused(key_api):
+    EmployeeFactory(userid="leaver", roles=["hr"], status=EmployeeStatus.DEPARTED)
+    assert_error(key_api.get("/api/v1/employees/?employee=leaver"), 403, "departed")
+    assert_error(key_api.post("/api/v1/employees/", {"userid": "x", "name": "x", "employee": "leaver"},
+                              format="json"), 403)
+    assert not Employee.objects.filter(userid="x").exists()
+
+
+def test_a_key_acting_for_hr_writes_employees_but_not_departments(key_api):
+    EmployeeFactory(userid="hr", roles=["hr"])
+    created = key_api.post("/api/v1/employees/", {"userid": "x", "name": "新人", "employee": "hr"}, format="json")
+    assert created.status_code == 201 and created.json()["roles"] == ["staff"]
+    assert_error(key_api.post("/api/v1/departments/?employee=hr", {"name": "新部门"}, format="json"), 403)
+    assert_error(key_api.get("/api/v1/employees/?employee=nobody"), 400)
+
+
+def test_an_employee_without_history_can_be_deleted(key_api):
+    fresh = EmployeeFactory()
+    assert key_api.delete(f"/api/v1/employees/{fresh.pk}/").status_code == 204
+    assert not Employee.objects.filter(pk=fresh.pk).exists()
