@@ -1,0 +1,157 @@
+"""HR's hand-over in the Chinese admin: employee page → form → preview → confirm → result page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from customers.models import FollowRelation, RelationStatus, Transfer
+from org.models import EmployeeStatus
+from tests.conftest import browser_login
+from tests.customers.test_transfer import personal_names, portrait, relation
+from tests.factories import CustomerFactory, EmployeeFactory
+from tags.models import PersonalTag
+
+
+@pytest.fixture
+def scene(db):
+    hr = EmployeeFactory(userid="hr", name="人事小王", roles=["hr"])
+    zhang = EmployeeFactory(userid="zhangsan", name="张三")
+    li = EmployeeFactory(userid="lisi", name="李四")
+    wang = EmployeeFactory(userid="wangwu", name="王五")
+    customers = [portrait(zhang, CustomerFactory(name=f"保险客户{i}")) for i in range(3)]
+    PersonalTag.objects.create(owner=li, name="高意向")
+    return {"hr": hr, "zhang": zhang, "li": li, "wang": wang, "customers": customers}
+
+
+def start_url(employee, mode="departed"):
+    return reverse("admin:customers_transfer_start", args=[employee.pk, mode])
+
+
+@pytest.mark.django_db
+def test_hr_hands_over_in_the_admin(client, scene, django_capture_on_commit_callbacks):
+    zhang, li = scene["zhang"], scene["li"]
+    client.force_login(scene["hr"])
+    page = client.get(reverse("admin:org_employee_change", args=[zhang.pk])).content.decode()
+    assert "离职继承" in page and "在职继承" in page
+
+    form = client.get(reverse("admin:customers_transfer_departed", args=[zhang.pk]), follow=True)
+    assert "张三 (zhangsan) 正在跟进 3 位客户" in form.content.decode()
+    data = {"to_employees": [li.pk], "keep_portrait": "on", "step": "preview_first"}
+    preview = client.post(start_url(zhang), data).content.decode()
+    assert "将把 张三 (zhangsan) 的 <b>3</b> 位客户转给以下继承人" in preview
+    assert "高意向" in preview and "喜欢周末沟通" in preview  # tags that will move, and the conflict
+    assert not Transfer.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(start_url(zhang), {**data, "step": "confirm"})
+    transfer = Transfer.objects.get()
+    assert done.status_code == 302 and done.url == reverse("admin:customers_transfer_change", args=[transfer.pk])
+    result = client.get(done.url).content.decode()
+    for customer in scene["customers"]:
+        assert customer.name in result
+        assert relation(customer, li).status == RelationStatus.ACTIVE
+        assert personal_names(li, customer) == {"高意向", "喜欢周末沟通"}
+    assert result.count("已转接") >= 3 and "个人标签 +2" in result
+    zhang.refresh_from_db()
+    assert zhang.status == EmployeeStatus.DEPARTED
+
+    listing = client.get(reverse("admin:customers_transfer_changelist")).content.decode()
+    assert "张三" in listing and "李四" in listing and "已转接 3" in listing
+
+
+@pytest.mark.django_db
+def test_customers_chosen_one_by_one_in_the_preview(client, scene, django_capture_on_commit_callbacks):
+    zhang, li, wang = scene["zhang"], scene["li"], scene["wang"]
+    a, b, c = scene["customers"]
+    client.force_login(scene["hr"])
+    base = {"to_employees": [li.pk, wang.pk], "keep_portrait": "on", "choose_customers": "on"}
+    preview = client.post(start_url(zhang, "onjob"), {**base, "step": "preview_first"}).content.decode()
+    assert f'name="to_{a.pk}"' in preview
+    choice = {f"pick_{a.pk}": "on", f"to_{a.pk}": str(wang.pk), f"pick_{b.pk}": "on", f"to_{b.pk}": ""}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(start_url(zhang, "onjob"), {**base, **choice, "step": "confirm"})
+    assert response.status_code == 302
+    transfer = Transfer.objects.get()
+    assert dict(transfer.items.values_list("customer_id", "to_employee_id")) == {a.pk: wang.pk, b.pk: li.pk}
+    assert relation(c, zhang).status == RelationStatus.ACTIVE
+    zhang.refresh_from_db()
+    assert zhang.status == EmployeeStatus.ACTIVE
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", ["no_inheritor", "departed_inheritor", "self"])
+def test_bad_input_shows_form_errors_and_moves_nothing(client, scene, case):
+    zhang = scene["zhang"]
+    client.force_login(scene["hr"])
+    if case == "no_inheritor":
+        data, message = {}, "请至少选择一位继承人"
+    elif case == "departed_inheritor":
+        gone = scene["wang"]
+        gone.status = EmployeeStatus.DEPARTED
+        gone.save()
+        data, message = {"to_employees": [gone.pk]}, "选择一个有效的选项"
+    else:
+        data, message = {"to_employees": [zhang.pk]}, "选择一个有效的选项"
+    for step in ("preview_first", "confirm"):
+        response = client.post(start_url(zhang), {**data, "keep_portrait": "on", "step": step})
+        assert response.status_code == 200
+        assert message in response.content.decode()
+    assert not Transfer.objects.exists()
+    assert not FollowRelation.objects.filter(status=RelationStatus.TRANSFERRED).exists()
+
+
+@pytest.mark.django_db
+def test_second_start_while_running_is_a_form_error(client, scene):
+    zhang, li = scene["zhang"], scene["li"]
+    client.force_login(scene["hr"])
+    data = {"to_employees": [li.pk], "keep_portrait": "on", "step": "confirm"}
+    assert client.post(start_url(zhang, "onjob"), data).status_code == 302  # job queued, not run
+    again = client.post(start_url(zhang, "onjob"), data)
+    assert again.status_code == 200 and "正在进行中" in again.content.decode()
+    assert Transfer.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("roles", [["staff"], ["manager"], ["tag_admin"]])
+def test_only_hr_and_admins_get_the_tool(client, scene, roles):
+    someone = EmployeeFactory(roles=roles)
+    someone.is_staff = True
+    someone.save()
+    client.force_login(someone)
+    assert client.get(start_url(scene["zhang"])).status_code == 403
+    data = {"to_employees": [scene["li"].pk], "keep_portrait": "on", "step": "confirm"}
+    assert client.post(start_url(scene["zhang"]), data).status_code == 403
+    assert client.get(reverse("admin:customers_transfer_changelist")).status_code == 403
+    assert not Transfer.objects.exists()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_hr_hands_over_a_departed_salesperson(page, scene):
+    """The whole hand-over in Chinese, clicking: employee page → 离职继承 → preview → confirm → result."""
+    zhang, li = scene["zhang"], scene["li"]
+    browser_login(page, "hr")
+    page.goto(reverse("admin:org_employee_change", args=[zhang.pk]))
+    page.click("text=离职继承")
+    page.wait_for_selector("text=正在跟进 3 位客户")
+    page.select_option("select[name=to_employees]", label=str(li))
+    assert page.is_checked("input[name=keep_portrait]")
+    page.click("text=下一步：预览")
+    page.wait_for_selector("#tp-preview-table")
+    row = page.inner_text("#tp-preview-table tbody tr")
+    assert "李四" in row and "高意向" in row
+    page.click("#tp-confirm")
+    page.wait_for_selector("#tp-items")
+    page.wait_for_function("document.querySelector('#tp-status').dataset.status === 'succeeded'", timeout=30_000)
+    items = page.inner_text("#tp-items")
+    assert all(c.name in items for c in scene["customers"]) and items.count("已转接") == 3
+    assert re.search(r"个人标签 \+2", items)
+    for customer in scene["customers"]:
+        assert relation(customer, li).status == RelationStatus.ACTIVE
+    # the departed salesperson can no longer log in
+    page.context.clear_cookies()
+    browser_login(page, "zhangsan")
+    assert "/login/" in page.url
