@@ -557,25 +557,33 @@ def customers_tags_bulk_update(
 
     merged_add: dict[int, set[int]] = defaultdict(set)
     merged_remove: dict[int, set[int]] = defaultdict(set)
-    first_index: dict[int, int] = {}
+    indexes: dict[int, list[int]] = defaultdict(list)
+    # Rule checks per distinct (add, remove) shape: a chunk of a filter job has one shape for all.
+    checked: dict[tuple[frozenset, frozenset], list[dict]] = {}
+
+    def check(add: set[int], remove: set[int]) -> list[dict]:
+        key = (frozenset(add), frozenset(remove))
+        if key not in checked:
+            checked[key] = _item_errors(actor, add, remove, taxonomy, visible)
+        return checked[key]
+
     for index, (customer_id, add, remove) in enumerate(parsed):
         if customer_id not in reachable:
             item_errors[index].append(
                 {"code": "not_found", "message": _("客户不存在或不可见"), "customer": customer_id}
             )
             continue
+        item_errors[index].extend(check(add, remove))
         merged_add[customer_id] |= add
         merged_remove[customer_id] |= remove
-        first_index.setdefault(customer_id, index)
-    # Rule checks per distinct (add, remove) shape: a chunk of a filter job has one shape for all.
-    checked: dict[tuple[frozenset, frozenset], list[dict]] = {}
-    for customer_id, add in merged_add.items():
-        remove = merged_remove[customer_id]
-        key = (frozenset(add), frozenset(remove))
-        if key not in checked:
-            checked[key] = _item_errors(actor, add, remove, taxonomy, visible)
-        if checked[key]:
-            item_errors[first_index[customer_id]].extend(checked[key])
+        indexes[customer_id].append(index)
+    # Several operations on one customer are merged; a clash between them is the last one's fault.
+    for customer_id, where in indexes.items():
+        if len(where) > 1 and not any(item_errors.get(i) for i in where):
+            errors = check(merged_add[customer_id], merged_remove[customer_id])
+            if errors:
+                item_errors[where[-1]].extend(errors)
+    item_errors = {i: errs for i, errs in item_errors.items() if errs}
     if item_errors:
         details = [
             {"index": i, "customer": ops[i].customer_id, "errors": errs} for i, errs in sorted(item_errors.items())

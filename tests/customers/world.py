@@ -15,7 +15,8 @@ from tests.factories import CustomerFactory, DepartmentFactory, EmployeeFactory,
 
 
 @pytest.fixture(name="world")
-def world_fixture(db):
+def world_fixture(db, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast factories
     w = SimpleNamespace()
     w.sales = DepartmentFactory(name="销售部")
     w.sales_team = DepartmentFactory(name="销售一组", parent=w.sales)
