@@ -214,7 +214,12 @@ def celery_worker(transactional_db):
         app.conf.update(broker_url=saved_broker, task_always_eager=True)
         settings.CELERY_TASK_ALWAYS_EAGER = True
         app.pool.force_close_all()
+        # A closed kombu pool refuses every later acquire: drop it so the next worker test reconnects.
+        from kombu import pools
+
+        pools.reset()
         app._pool = None
+        app.amqp._producer_pool = None
 
 
 @pytest.fixture(autouse=True)
