@@ -193,8 +193,10 @@ def customers_filtered(*, employee: Employee | None, flt: CustomerFilter) -> Que
     qs = visible_customers(employee)
     tag_ids = flt.tag_ids
     if tag_ids:
-        known = set(visible_tags(employee).filter(pk__in=tag_ids).values_list("pk", flat=True))
-        unknown = sorted(tag_ids - known)
+        visible = visible_tag_id_set(employee)
+        if visible is None:
+            visible = set(visible_tags(None).filter(pk__in=tag_ids).values_list("pk", flat=True))
+        unknown = sorted(tag_ids - visible)
         if unknown:
             raise ValidationFailed(
                 _("未知或不可见的标签：%(ids)s") % {"ids": ", ".join(map(str, unknown))},
@@ -237,22 +239,40 @@ def customers_filtered(*, employee: Employee | None, flt: CustomerFilter) -> Que
 # ---------------------------------------------------------------- cards: what a list row or portrait shows
 
 
+def visible_tag_id_set(employee: Employee | None) -> set[int] | None:
+    """The ids of the tags `employee` sees, computed once per employee instance (one request); None = all."""
+    if employee is None:
+        return None
+    cached = getattr(employee, "_visible_tag_id_set", None)
+    if cached is None:
+        cached = set(visible_tags(employee).values_list("pk", flat=True))
+        employee._visible_tag_id_set = cached
+    return cached
+
+
 def with_card_data(qs: QuerySet[Customer], *, employee: Employee | None) -> QuerySet[Customer]:
     """Prefetch what a customer row shows to `employee`, in three queries for the whole page (never one per
     row): `active_followers` (active relations with their employee), `visible_taggings` (taggings of tags
-    the employee sees, with the tag) and `own_personal_taggings` (the employee's personal tags)."""
-    taggings = Tagging.objects.select_related("tag").order_by("tag__group_id", "tag__order", "tag_id")
-    if employee is not None:
-        taggings = taggings.filter(tag_id__in=list(visible_tags(employee).values_list("pk", flat=True)))
+    the employee sees; `tag_id` only, look names up in the small taxonomy) and `own_personal_taggings`
+    (the employee's personal tags, with the tag)."""
+    taggings = Tagging.objects.only("id", "customer_id", "tag_id").order_by("tag_id")
+    visible = visible_tag_id_set(employee)
+    if visible is not None:
+        taggings = taggings.filter(tag_id__in=sorted(visible))
     personal = PersonalTagging.objects.none()
     if employee is not None:
         personal = PersonalTagging.objects.filter(personal_tag__owner=employee).select_related("personal_tag")
-    followers = FollowRelation.objects.filter(status=RelationStatus.ACTIVE).select_related("employee")
-    personal = personal.order_by("personal_tag__name")
+    followers = (
+        FollowRelation.objects.filter(status=RelationStatus.ACTIVE)
+        .select_related("employee")
+        .only("id", "customer_id", "employee__userid", "employee__name", "remark", "description", "added_at",
+              "add_way", "state")
+    )
     return qs.prefetch_related(
         Prefetch("follow_relations", queryset=followers.order_by("added_at", "id"), to_attr="active_followers"),
         Prefetch("taggings", queryset=taggings, to_attr="visible_taggings"),
-        Prefetch("personal_taggings", queryset=personal, to_attr="own_personal_taggings"),
+        Prefetch("personal_taggings", queryset=personal.order_by("personal_tag__name"),
+                 to_attr="own_personal_taggings"),
     )
 
 
