@@ -92,8 +92,10 @@ def seed(*, stdout=None, **options) -> None:
         _ensure_group(*entry, parent=None, counts=counts)
 
     active = Employee.objects.filter(status=EmployeeStatus.ACTIVE, is_superuser=False).order_by("pk")
-    sales = active.filter(groups__name__in=[Role.STAFF, Role.MANAGER]).distinct()
-    employees = list((sales if sales.exists() else active)[: len(PERSONAL_TAGS)])
+    # Staff first (they carry the personal notes of the seed), then managers, else anyone active.
+    staff = list(active.filter(groups__name=Role.STAFF)[: len(PERSONAL_TAGS)])
+    managers = list(active.filter(groups__name=Role.MANAGER).exclude(pk__in=[e.pk for e in staff]))
+    employees = (staff + managers)[: len(PERSONAL_TAGS)] or list(active[: len(PERSONAL_TAGS)])
     for employee, names in zip(employees, PERSONAL_TAGS, strict=False):
         have = {n.lower() for n in PersonalTag.objects.filter(owner=employee).values_list("name", flat=True)}
         for name in names:
