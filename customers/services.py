@@ -287,8 +287,24 @@ def _actor_fields(actor: Actor, job: Job | None) -> dict:
 
 
 def _audit(pairs: Iterable[tuple[int, int]], action: str, *, actor, source, job, now, names, personal=False) -> int:
+    """One TagEvent per (customer_id, tag_id) pair: `COPY` on PostgreSQL, `bulk_create` elsewhere."""
+    pairs = list(pairs)
+    if not pairs:
+        return 0
     fields = _actor_fields(actor, job)
     tag_field = "personal_tag_id" if personal else "tag_id"
+    if connection.vendor == "postgresql" and len(pairs) > 100:
+        employee_id = fields["actor_employee"].pk if fields["actor_employee"] else None
+        client_id = fields["actor_client"].pk if fields["actor_client"] else None
+        job_id = job.pk if job else None
+        columns = ["customer_id", tag_field, "tag_name", "action", "source", "actor_employee_id", "actor_client_id",
+                   "actor_label", "job_id", "created_at"]
+        sql = f"COPY {TagEvent._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for customer_id, tag_id in pairs:
+                copy.write_row((customer_id, tag_id, names.get(tag_id, "")[:64], action, source, employee_id,
+                                client_id, fields["actor_label"], job_id, now))
+        return len(pairs)
     events = [
         TagEvent(
             customer_id=customer_id,
