@@ -283,7 +283,8 @@ def test_several_inheritors_share_customers_evenly_and_deterministically(hr_acto
     assert [i.customers for i in preview.inheritors] == [4, 3]
     transfer = run(hr_actor, zhang, [li, wang])
     got = {i.customer_id: i.to_employee_id for i in transfer.items.all()}
-    assert got == {c.pk: (li.pk if n % 2 == 0 else wang.pk) for n, c in enumerate(sorted(customers, key=lambda c: c.pk))}
+    in_order = sorted(customers, key=lambda c: c.pk)
+    assert got == {c.pk: (li.pk if n % 2 == 0 else wang.pk) for n, c in enumerate(in_order)}
     for c in customers:
         assert relation(c, Employee.objects.get(pk=got[c.pk])).status == RelationStatus.ACTIVE
 
@@ -369,3 +370,24 @@ def test_the_database_refuses_two_running_transfers_of_one_employee(hr, zhang):
     Transfer.objects.create(from_employee=zhang, created_by_employee=hr)
     with pytest.raises(IntegrityError), transaction.atomic():
         Transfer.objects.create(from_employee=zhang, created_by_employee=hr)
+
+
+def test_the_portable_path_gives_the_same_rows_as_the_sql_path(hr_actor, zhang, li, wang, monkeypatch):
+    """SQLite (the embedded default) takes the bulk_create path; PostgreSQL one INSERT ... SELECT."""
+    import customers.transfers as transfers
+
+    first = [portrait(zhang, CustomerFactory(), tags=("VIP", "续保")) for _ in range(4)]
+    second = [portrait(wang, CustomerFactory(), tags=("VIP", "续保")) for _ in range(4)]
+    FollowRelation.objects.create(customer=first[0], employee=li, description="已有")
+    FollowRelation.objects.create(customer=second[0], employee=li, description="已有")
+    PersonalTag.objects.create(owner=li, name="vip")
+    run(hr_actor, zhang, [li])
+    monkeypatch.setattr(transfers, "SET_BASED_SQL", False)
+    run(hr_actor, wang, [li])
+
+    def shape(customers):
+        return [(relation(c, li).remark.startswith("VIP"), relation(c, li).description.count("\n"),
+                 personal_names(li, c), TagEvent.objects.filter(customer=c, source=TagSource.TRANSFER).count())
+                for c in customers]
+
+    assert shape(first) == shape(second)

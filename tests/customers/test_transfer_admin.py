@@ -9,10 +9,10 @@ from django.urls import reverse
 
 from customers.models import FollowRelation, RelationStatus, Transfer
 from org.models import EmployeeStatus
+from tags.models import PersonalTag
 from tests.conftest import browser_login
 from tests.customers.test_transfer import personal_names, portrait, relation
 from tests.factories import CustomerFactory, EmployeeFactory
-from tags.models import PersonalTag
 
 
 @pytest.fixture
