@@ -96,12 +96,12 @@ def build(n: int):
 def start_worker(redis_url: str) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=f"{PG}/{DB_NAME}", CELERY_BROKER_URL=redis_url,
                CELERY_TASK_ALWAYS_EAGER="false")
-    log = open(ROOT / ".bench-transfer-worker.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
-         "--without-gossip", "--without-mingle", "--loglevel=warning", "-n", f"bench-transfer-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with open(ROOT / ".bench-transfer-worker.log", "wb") as log:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
+             "--without-gossip", "--without-mingle", "--loglevel=warning", "-n", f"bench-transfer-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     from tagportal.celery import app
 
     deadline = time.monotonic() + 60
