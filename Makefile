@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1:8000
 
-.PHONY: demo test test-sqlite worker serve seed migrate venv lint bench clean
+.PHONY: demo test test-sqlite worker serve seed migrate venv messages lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test-sqlite: venv
 worker: venv
 	@test -n "$$CELERY_BROKER_URL" || (echo "set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"; exit 2)
 	$(VENV)/bin/celery -A tagportal worker --loglevel=info --concurrency=2
+
+## Refresh the English translation catalogue (msgids are Chinese) and compile it; needs gettext.
+messages: venv
+	$(PY) manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --ignore=bench --ignore=tests
+	$(PY) manage.py compilemessages -l en --ignore=.venv
 
 lint: venv
 	$(VENV)/bin/ruff check .

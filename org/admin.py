@@ -35,7 +35,7 @@ from tagportal.errors import DomainError
 from . import services
 from .actors import Actor
 from .models import ApiClient, Department, Employee, EmployeeStatus, Role
-from .selectors import department_usage
+from .selectors import department_paths, department_usage
 
 # ---------------------------------------------------------------- extension points
 
@@ -231,6 +231,24 @@ class EmployeeForm(forms.ModelForm):
         return cleaned
 
 
+class DepartmentFilter(admin.SimpleListFilter):
+    """By department (exact membership), labelled with the full path: five 销售部 stay apart."""
+
+    title = _("所属部门")
+    parameter_name = "department"
+
+    def lookups(self, request, model_admin):
+        return list(department_paths().items())
+
+    def queryset(self, request, queryset):
+        if self.value():
+            try:
+                return queryset.filter(departments=int(self.value()))
+            except ValueError:
+                return queryset.none()
+        return queryset
+
+
 class RoleFilter(admin.SimpleListFilter):
     title = _("角色")
     parameter_name = "role"
@@ -251,7 +269,7 @@ class EmployeeAdmin(admin.ModelAdmin):
     form = EmployeeForm
     change_form_template = "admin/org/employee/change_form.html"
     list_display = ("userid", "name", "department_list", "role_list", "status_badge")
-    list_filter = ("status", RoleFilter, ("departments", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("status", RoleFilter, DepartmentFilter)
     search_fields = ("userid", "name")
     list_per_page = 100
     fieldsets = (
@@ -262,7 +280,7 @@ class EmployeeAdmin(admin.ModelAdmin):
     readonly_fields = ()
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("departments", "groups")
+        return super().get_queryset(request).prefetch_related("departments__parent", "groups")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change=change, **kwargs)
@@ -277,7 +295,7 @@ class EmployeeAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("所属部门"))
     def department_list(self, obj):
-        return "、".join(d.name if not d.parent_id else str(d) for d in obj.departments.all())
+        return "、".join(f"{d.parent.name} {d.name}" if d.parent_id else d.name for d in obj.departments.all())
 
     @admin.display(description=_("角色"))
     def role_list(self, obj):

@@ -298,3 +298,20 @@ def test_create_api_client_command_prints_the_key_once(api, capsys):
     assert not ApiClient.objects.get(name="CRM").read_only
     with pytest.raises(Exception, match="CRM"):
         call_command("create_api_client", "CRM")
+
+
+def test_employee_list_filters_by_department_and_role_and_names_departments_with_their_branch():
+    beijing, shanghai = DepartmentFactory(name="北京分公司"), DepartmentFactory(name="上海分公司")
+    bj_sales = DepartmentFactory(name="销售部", parent=beijing)
+    sh_sales = DepartmentFactory(name="销售部", parent=shanghai)
+    EmployeeFactory(userid="bj1", departments=[bj_sales])
+    EmployeeFactory(userid="sh1", departments=[sh_sales], roles=["manager"])
+    client = logged_in(EmployeeFactory(userid="hr1", roles=["hr"]))
+    url = reverse("admin:org_employee_changelist")
+    html = client.get(url).content.decode()
+    assert "北京分公司 / 销售部" in html and "上海分公司 / 销售部" in html  # the filter
+    assert "北京分公司 销售部" in html  # the list column
+    by_dep = client.get(url, {"department": bj_sales.pk}).content.decode()
+    assert "bj1" in by_dep and "sh1" not in by_dep
+    by_role = client.get(url, {"role": "manager"}).content.decode()
+    assert "sh1" in by_role and "bj1" not in by_role
