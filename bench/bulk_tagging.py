@@ -1,0 +1,276 @@
+#!/usr/bin/env python
+"""Benchmark: bulk tagging on PostgreSQL with 1,000,000 customers.
+
+    .venv/bin/python bench/bulk_tagging.py [--copy] [--db tp_bench_bulk] [--template tp_bench]
+        [--redis redis://127.0.0.1:6379/5] [--ops 10000] [--tags 10] [--orm-ops 10000] [--port 8765]
+        [--skip-http] [--skip-job]
+
+`--copy` (re)creates `--db` from the template database (CUSTOMERS' 1M-customer `tp_bench`) with
+`createdb -T`, then migrates it. Then:
+
+1. `POST /api/v1/tagging/bulk/` with `--ops` explicit operations adding `--tags` tags each
+   (10,000 × 10 = 100,000 taggings and 100,000 audit rows) over real HTTP to a live
+   `manage.py runserver --noreload` subprocess (DEBUG off) on the copy, timed end to end from the
+   client (request sent → JSON answer read); then the per-row ORM way in this process on another
+   `--orm-ops` customers with the same tags: `Tagging.objects.get_or_create` per tagging plus one
+   `TagEvent` per created tagging, in one transaction; prints both times and the ratio.
+2. A filter job (`bulk_tagging_start` with an empty filter = all customers) adding one tag to every
+   customer, run by a `celery -A tagportal worker --pool=solo` subprocess on the copy and Redis;
+   timed from the call to the job's `finished_at`, while this process samples the job row every
+   20 ms and reports the largest gap between progress (`done`) updates and between heartbeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = "postgres://postgres@127.0.0.1:5432"
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+def copy_database(db: str, template: str) -> None:
+    run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db])
+    started = time.monotonic()
+    run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", template, db])
+    print(f"  copied {template} → {db} in {time.monotonic() - started:.1f} s")
+
+
+def setup_django(db: str, redis_url: str) -> dict:
+    env = dict(os.environ)
+    env.update(DATABASE_URL=f"{PG}/{db}", CELERY_BROKER_URL=redis_url, CELERY_TASK_ALWAYS_EAGER="false",
+               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING")
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    return env
+
+
+def prepare(n_tags: int):
+    """A fresh tag group with `n_tags` tags for the HTTP/ORM runs and one for the job; an API key."""
+    from org.models import ApiClient
+    from tags.models import Tag, TagGroup
+
+    stamp = time.strftime("%H%M%S")
+    group = TagGroup.objects.create(name=f"压测{stamp}")
+    tags = [Tag.objects.create(group=group, name=f"批量{i}", order=i) for i in range(n_tags)]
+    job_tag = Tag.objects.create(group=group, name="全量", order=n_tags)
+    client = ApiClient(name=f"bench-{stamp}")
+    key = client.set_new_key()
+    client.save()
+    return client, key, tags, job_tag
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # answering (401 is fine)
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"server at {url} did not answer in {timeout}s")
+
+
+def bench_http(env: dict, key: str, tags, ops: int, orm_ops: int, port: int) -> None:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from customers.models import Customer, TagAction, TagEvent, Tagging, TagSource
+
+    ids = list(Customer.objects.order_by("pk").values_list("pk", flat=True)[: ops + orm_ops])
+    http_ids, orm_ids = ids[:ops], ids[ops:]
+    tag_ids = [t.pk for t in tags]
+    body = json.dumps({"operations": [{"customer": c, "add": tag_ids} for c in http_ids]}).encode()
+    print(f"\n[1] POST tagging/bulk/: {len(http_ids):,} operations × {len(tag_ids)} tags "
+          f"= {len(http_ids) * len(tag_ids):,} taggings; body {len(body) / 1e6:.1f} MB")
+    if not port:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", "--nothreading", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/api/v1/jobs/")
+        if server.poll() is not None:
+            raise RuntimeError(f"runserver exited (port {port} taken?)")
+        print(f"  live server: manage.py runserver --noreload --nothreading 127.0.0.1:{port} (DEBUG off)")
+        # Warm-up call (imports, first connection): one tagging on a customer outside both sets.
+        warm = json.dumps({"operations": [{"customer": ids[-1] + 1, "add": [tag_ids[0]]}]}).encode()
+        post(f"{base}/api/v1/tagging/bulk/", warm, key, allow_error=True)
+        started = time.perf_counter()
+        status, answer = post(f"{base}/api/v1/tagging/bulk/", body, key)
+        http_seconds = time.perf_counter() - started
+        print(f"  HTTP {status} {answer} in {http_seconds:.3f} s "
+              f"({len(http_ids) * len(tag_ids) / http_seconds:,.0f} taggings/s)")
+        started = time.perf_counter()
+        status, again = post(f"{base}/api/v1/tagging/bulk/", body, key)
+        print(f"  same call again (all unchanged): HTTP {status} {again} in {time.perf_counter() - started:.3f} s")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(10)
+    assert answer["added"] == len(http_ids) * len(tag_ids), answer
+    assert TagEvent.objects.filter(customer_id__in=http_ids[:100], tag_id__in=tag_ids,
+                                   source=TagSource.API).count() == 100 * len(tag_ids)
+
+    if not orm_ids:
+        return
+    print(f"  per-row ORM way: {len(orm_ids):,} customers × {len(tag_ids)} tags "
+          "(get_or_create per tagging + one TagEvent per change, one transaction)")
+    names = {t.pk: t.name for t in tags}
+    started = time.perf_counter()
+    with transaction.atomic():
+        for customer_id in orm_ids:
+            for tag_id in tag_ids:
+                _obj, created = Tagging.objects.get_or_create(customer_id=customer_id, tag_id=tag_id)
+                if created:
+                    TagEvent.objects.create(customer_id=customer_id, tag_id=tag_id, tag_name=names[tag_id],
+                                            action=TagAction.ADD, source=TagSource.API, actor_label="bench-orm",
+                                            created_at=timezone.now())
+    orm_seconds = time.perf_counter() - started
+    per_tagging_orm = orm_seconds / (len(orm_ids) * len(tag_ids))
+    per_tagging_http = http_seconds / (len(http_ids) * len(tag_ids))
+    print(f"  ORM: {orm_seconds:.2f} s ({len(orm_ids) * len(tag_ids) / orm_seconds:,.0f} taggings/s)")
+    print(f"  RATIO per tagging: ORM / bulk API = {per_tagging_orm / per_tagging_http:.1f}×"
+          f"  (target: 100,000 taggings < 2 s → {'MET' if http_seconds < 2 else 'MISSED'}: {http_seconds:.3f} s)")
+    connection.close()
+
+
+def post(url: str, body: bytes, key: str, allow_error: bool = False):
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if allow_error:
+            return exc.code, None
+        raise RuntimeError(f"HTTP {exc.code}: {exc.read()[:2000]!r}") from exc
+
+
+def start_worker(env: dict, redis_url: str) -> subprocess.Popen:
+    import redis
+
+    from tagportal.celery import app
+
+    redis.Redis.from_url(redis_url).flushdb()
+    log = open(ROOT / ".bench-bulk-worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
+         "--without-gossip", "--without-mingle", "--loglevel=warning", "-n", f"bench-bulk-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError("worker exited; see .bench-bulk-worker.log")
+        try:
+            if app.control.ping(timeout=1):
+                return worker
+        except Exception:  # noqa: BLE001 - broker not answering yet
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("worker not ready in 60 s")
+
+
+def bench_job(env: dict, redis_url: str, client, job_tag) -> None:
+    from django.db import connection
+
+    from customers.jobs import bulk_tagging_start
+    from customers.models import Customer, Job, JobStatus, Tagging
+    from org.actors import Actor
+
+    total = Customer.objects.count()
+    print(f"\n[2] filter job: add one tag to all {total:,} customers, real worker (solo pool) on Redis {redis_url}")
+    worker = start_worker(env, redis_url)
+    try:
+        started_wall = time.time()
+        started = time.perf_counter()
+        job = bulk_tagging_start(actor=Actor(api_client=client), add=[job_tag.pk], source="bulk", filter_params={})
+        samples: list[tuple[float, int, float | None]] = []
+        while True:
+            row = Job.objects.filter(pk=job.pk).values("status", "done", "total", "heartbeat_at", "finished_at",
+                                                       "started_at").get()
+            now = time.perf_counter() - started
+            beat = row["heartbeat_at"].timestamp() if row["heartbeat_at"] else None
+            samples.append((now, row["done"], beat))
+            if row["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+                break
+            if now > 900:
+                raise RuntimeError("job did not finish in 15 minutes")
+            time.sleep(0.02)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(20)
+    job.refresh_from_db()
+    wall = job.finished_at.timestamp() - started_wall
+    run_time = (job.finished_at - job.started_at).total_seconds()
+    progress_times = [t for (t, d), (_t0, d0) in zip(
+        [(s[0], s[1]) for s in samples[1:]], [(s[0], s[1]) for s in samples[:-1]], strict=True) if d != d0]
+    first_progress = progress_times[0] if progress_times else None
+    gaps = [b - a for a, b in zip(progress_times, progress_times[1:], strict=False)]
+    beats = sorted({s[2] for s in samples if s[2] is not None})
+    beat_gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
+    tagged = Tagging.objects.filter(tag=job_tag).count()
+    print(f"  job #{job.pk}: {job.status}, done {job.done:,} / total {job.total:,}, tagged {tagged:,}, "
+          f"counts {job.counts}")
+    print(f"  call → finished: {wall:.1f} s (worker run {run_time:.1f} s; {job.done / run_time:,.0f} customers/s)"
+          f"  target < 60 s → {'MET' if wall < 60 else 'MISSED'}")
+    print(f"  progress (done) updates seen: {len(progress_times)}, first after {first_progress:.2f} s, "
+          f"max gap {max(gaps) if gaps else 0:.2f} s, mean gap {sum(gaps) / len(gaps) if gaps else 0:.2f} s")
+    print(f"  heartbeats seen: {len(beats)}, max gap between heartbeats {max(beat_gaps) if beat_gaps else 0:.2f} s")
+    connection.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--db", default="tp_bench_bulk")
+    parser.add_argument("--template", default="tp_bench")
+    parser.add_argument("--copy", action="store_true", help="(re)create --db from --template first")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--ops", type=int, default=10_000)
+    parser.add_argument("--tags", type=int, default=10)
+    parser.add_argument("--orm-ops", type=int, default=10_000)
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-job", action="store_true")
+    args = parser.parse_args()
+
+    if args.copy:
+        copy_database(args.db, args.template)
+    env = setup_django(args.db, args.redis)
+    run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env)
+    from customers.models import Customer
+
+    print(f"database {args.db}: {Customer.objects.count():,} customers")
+    client, key, tags, job_tag = prepare(args.tags)
+    if not args.skip_http:
+        bench_http(env, key, tags, args.ops, args.orm_ops, args.port)
+    if not args.skip_job:
+        bench_job(env, args.redis, client, job_tag)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
