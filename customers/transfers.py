@@ -116,6 +116,15 @@ def portrait_archived(*, customer_ref: str = "customer_id", author_ref: str = "a
     )
 
 
+def without_archived_portraits(qs: QuerySet, employee: Employee | None, *, author_ref: str) -> QuerySet:
+    """Notes or chat messages as `employee` sees them on customers they may see: those their author
+    left archived by a transfer without the portrait are hidden from followers (enterprise level,
+    admins, HR and the author still see them). `author_ref`: "author_id" (notes), "employee_id" (chat)."""
+    if employee is None or employee.has_role(Role.ENTERPRISE_ADMIN, Role.TAG_ADMIN, Role.HR):
+        return qs
+    return qs.filter(Q(~portrait_archived(author_ref=author_ref)) | Q(**{author_ref: employee.pk}))
+
+
 # ---------------------------------------------------------------- the plan (shared by preview and start)
 
 

@@ -29,6 +29,7 @@ from ..selectors import (
     visible_customers,
     with_card_data,
 )
+from ..transfers import without_archived_portraits
 from .serializers import (
     CustomerSerializer,
     CustomerTagsResultSerializer,
@@ -129,14 +130,18 @@ class CustomerViewSet(ActorMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
                 raise ValidationFailed("text 必须是字符串。", details={"text": text})
             note = services.note_create(actor=self.actor, customer=customer, text=text)
             return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
-        qs = Note.objects.filter(customer=customer).select_related("author")
+        qs = without_archived_portraits(  # a transfer without the portrait leaves them archived (rule 12)
+            Note.objects.filter(customer=customer), self.actor.employee, author_ref="author_id"
+        ).select_related("author")
         return _paged(self, NotePagination(), qs, NoteSerializer)
 
     @extend_schema(responses=MessageSerializer(many=True), parameters=[_EMPLOYEE])
     @action(detail=True, methods=["get"])
     def messages(self, request, pk=None):
         customer = _visible_or_404(self)
-        qs = Message.objects.filter(customer=customer).select_related("employee")
+        qs = without_archived_portraits(
+            Message.objects.filter(customer=customer), self.actor.employee, author_ref="employee_id"
+        ).select_related("employee")
         return _paged(self, MessagePagination(), qs, MessageSerializer)
 
 

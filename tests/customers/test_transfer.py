@@ -391,3 +391,23 @@ def test_the_portable_path_gives_the_same_rows_as_the_sql_path(hr_actor, zhang, 
                 for c in customers]
 
     assert shape(first) == shape(second)
+
+
+def test_without_portrait_notes_and_chat_stay_archived_until_carried_over(hr_actor, zhang, li, key_api):
+    customer = portrait(zhang, CustomerFactory(), notes=("张三的跟进",))
+    Note.objects.create(customer=customer, author=li, text="李四自己的")
+    run(hr_actor, zhang, [li], keep_portrait=False)
+
+    def seen(path, who):
+        response = key_api.get(f"/api/v1/customers/{customer.pk}/{path}/", {"employee": who} if who else {})
+        assert response.status_code == 200
+        return response.json()["results"]
+
+    assert [n["text"] for n in seen("notes", "lisi")] == ["李四自己的"]
+    assert seen("messages", "lisi") == []
+    assert {n["text"] for n in seen("notes", "hr")} == {"张三的跟进", "李四自己的"}  # archived, not lost
+    assert len(seen("notes", None)) == 2
+
+    run(hr_actor, zhang, [li], keep_portrait=True, mark_departed=False)
+    assert {n["text"] for n in seen("notes", "lisi")} == {"张三的跟进", "李四自己的"}
+    assert len(seen("messages", "lisi")) == 1
