@@ -108,7 +108,11 @@ def test_second_start_while_running_is_a_form_error(client, scene):
     zhang, li = scene["zhang"], scene["li"]
     client.force_login(scene["hr"])
     data = {"to_employees": [li.pk], "keep_portrait": "on", "step": "confirm"}
-    assert client.post(start_url(zhang, "onjob"), data).status_code == 302  # job queued, not run
+    started = client.post(start_url(zhang, "onjob"), data)  # job queued, not run
+    assert started.status_code == 302
+    transfer = Transfer.objects.get()
+    live = client.get(started.url).content.decode()  # while it runs: a live progress bar fed by the job API
+    assert 'id="tp-progress-bar"' in live and f"/api/v1/jobs/{transfer.job_id}/" in live
     again = client.post(start_url(zhang, "onjob"), data)
     assert again.status_code == 200 and "正在进行中" in again.content.decode()
     assert Transfer.objects.count() == 1
