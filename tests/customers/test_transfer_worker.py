@@ -92,3 +92,41 @@ def test_worker_killed_mid_transfer_resumes_and_moves_each_customer_once(celery_
     assert TagEvent.objects.filter(source=TagSource.TRANSFER).count() == 18000
     assert Note.objects.count() == 6000
     assert PersonalTag.objects.filter(owner__in=[li, wang]).count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_starts_for_one_employee_one_wins_one_409():
+    """Two HR sessions confirm at the same moment: the row lock and the partial unique index let one through."""
+    import threading
+
+    from django.db import connection
+
+    from tagportal.errors import Conflict
+
+    hr = EmployeeFactory(userid="hr", roles=["hr"])
+    zhang, li, wang = (EmployeeFactory(userid=u) for u in ("zhangsan", "lisi", "wangwu"))
+    build_portraits(zhang, 50)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def start(heir):
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                transfer_start(actor=Actor(employee=hr), from_employee=zhang, to_employees=[heir], mark_departed=False)
+            outcomes.append("started")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    from unittest import mock
+
+    with mock.patch("customers.jobs.job_enqueue"):  # only the start is under test, not the run
+        threads = [threading.Thread(target=start, args=(heir,)) for heir in (li, wang)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert sorted(outcomes) == ["conflict", "started"]
+    assert Transfer.objects.count() == 1
+    assert not FollowRelation.objects.filter(status=RelationStatus.TRANSFERRED).exists()
