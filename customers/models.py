@@ -85,7 +85,13 @@ class FollowRelation(models.Model):
         constraints = [
             models.UniqueConstraint("customer", "employee", name="follow_relation_unique_pair"),
         ]
-        indexes = [models.Index(fields=["employee", "customer"], name="follow_employee_customer")]
+        indexes = [
+            models.Index(fields=["employee", "customer"], name="follow_employee_customer"),
+            # Visibility ("customers my staff follow") reads only active relations: index-only.
+            models.Index(
+                fields=["employee", "customer"], name="follow_active_emp_cust", condition=models.Q(status="active")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.employee_id}→{self.customer_id}"

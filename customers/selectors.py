@@ -32,14 +32,13 @@ def sees_all_customers(employee: Employee | None) -> bool:
     return employee is None or employee.has_role(*SEE_ALL_ROLES)
 
 
-def _reach_employee_ids(employee: Employee) -> QuerySet | list[int]:
+def _reach_employee_ids(employee: Employee) -> list[int]:
     """Employees whose customers `employee` sees: themself, plus (managers) the members of the
-    departments they manage, exactly those departments (sub-departments are not inherited)."""
+    departments they manage, exactly those departments (sub-departments are not inherited).
+    Resolved to a short list of ids, so the planner knows how few they are."""
     if employee.has_role(Role.MANAGER):
-        members = Employee.objects.filter(
-            Q(pk=employee.pk) | Q(departments__in=employee.managed_departments.all())
-        ).values("pk")
-        return members
+        members = Employee.objects.filter(departments__in=employee.managed_departments.all())
+        return sorted({employee.pk, *members.values_list("pk", flat=True)})
     return [employee.pk]
 
 
