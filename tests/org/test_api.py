@@ -343,3 +343,16 @@ def test_an_employee_without_history_can_be_deleted(key_api):
     fresh = EmployeeFactory()
     assert key_api.delete(f"/api/v1/employees/{fresh.pk}/").status_code == 204
     assert not Employee.objects.filter(pk=fresh.pk).exists()
+
+
+def test_order_and_parent_null_through_the_api(key_api):
+    hq = DepartmentFactory(name="总部")
+    a = key_api.post("/api/v1/departments/", {"name": "甲", "parent": hq.pk}, format="json").json()
+    b = key_api.post("/api/v1/departments/", {"name": "乙", "parent": hq.pk}, format="json").json()
+    assert (a["order"], b["order"]) == (10, 20)  # appended last
+    key_api.patch(f"/api/v1/departments/{b['id']}/", {"order": 5}, format="json")
+    assert [d.name for d in Department.objects.get(pk=hq.pk).get_children()] == ["乙", "甲"]
+    root = key_api.patch(f"/api/v1/departments/{a['id']}/", {"parent": None}, format="json").json()
+    assert root["parent"] is None and root["level"] == 0
+    roots = key_api.get("/api/v1/departments/?parent=null").json()["results"]
+    assert {d["name"] for d in roots} == {"总部", "甲"}
