@@ -17,9 +17,9 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Prefetch, Q
-from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
@@ -53,6 +53,7 @@ TAG_FILTER_KEYS = ("tags_all", "tags_any", "tags_none")
 EXCEL_MAX_ROWS = 50_000
 EXPORT_CHUNK = 2_000
 ESTIMATE_ABOVE = 50_000  # unfiltered lists above this size show an estimate instead of COUNT(*)
+COUNT_BUDGET_MS = 300  # a count slower than this is done after the page has shown (count endpoint)
 CHIP_COLOURS = 8
 
 
@@ -67,16 +68,40 @@ def _chip_colour(group_id: int | None) -> int:
 # ---------------------------------------------------------------- the customer list
 
 
+def _count_within(qs, budget_ms: int) -> int | None:
+    """COUNT(*) of `qs` if PostgreSQL finishes it within `budget_ms`, else None."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            previous = cursor.fetchone()[0]
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(budget_ms)])
+            n = qs.count()
+            # set_config(..., true) lasts until the transaction ends: an outer one must not inherit it.
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+            return n
+    except OperationalError:  # QueryCanceled: the savepoint is rolled back, the setting with it
+        return None
+
+
 class CustomerPaginator(Paginator):
-    """Exact counts for filtered lists (the "N matching" a bulk action relies on); for a huge
-    unfiltered list on PostgreSQL the planner's row estimate instead of a full COUNT(*)."""
+    """Never a slow COUNT(*) while the page renders.
+
+    - A huge unfiltered list (PostgreSQL): the planner's row estimate (`estimated`).
+    - Otherwise the exact count when the database gives it within `COUNT_BUDGET_MS` (most
+      filters); else a lower bound (enough to page on, `capped`) and the page asks the count
+      endpoint (`CustomerAdmin.count_view`) for the exact "N matching" once it is shown.
+    """
 
     estimated = False
+    capped = False
+    page_hint = 1
 
     @cached_property
     def count(self) -> int:
         qs = self.object_list
-        if connection.vendor == "postgresql" and not qs.query.where:
+        if connection.vendor != "postgresql":
+            return qs.count()
+        if not qs.query.where:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
                                [Customer._meta.db_table])
@@ -85,7 +110,13 @@ class CustomerPaginator(Paginator):
             if estimate >= ESTIMATE_ABOVE:
                 self.estimated = True
                 return estimate
-        return qs.count()
+        n = _count_within(qs, COUNT_BUDGET_MS)
+        if n is not None:
+            return n
+        self.capped = True
+        # Enough rows to show this page and know there is a next one; the order lets it stop early.
+        probe = max(self.page_hint, 1) * self.per_page + 1
+        return len(qs.values_list("pk", flat=True)[:probe])
 
 
 class CustomerChangeList(ChangeList):
@@ -105,6 +136,8 @@ class CustomerChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         self.estimated = getattr(self.paginator, "estimated", False)
+        self.capped = getattr(self.paginator, "capped", False)
+        self.exact_count = not (self.estimated or self.capped)
         self.page_range = list(self.paginator.get_elided_page_range(self.page_num)) if self.multi_page else []
         self.result_list = self.model_admin.with_row_data(request, self.result_list)
 
@@ -159,6 +192,14 @@ class CustomerAdmin(admin.ModelAdmin):
         except ValidationFailed as exc:
             request._customer_filter_error = exc
             return Customer.objects.none()
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        try:
+            paginator.page_hint = max(int(request.GET.get("p", 1)), 1)
+        except ValueError:
+            paginator.page_hint = 1
+        return paginator
 
     def get_changelist(self, request, **kwargs):
         return CustomerChangeList
@@ -249,6 +290,7 @@ class CustomerAdmin(admin.ModelAdmin):
         return [
             path("export.csv", self.admin_site.admin_view(self.export_csv_view), name=f"{info}_export_csv"),
             path("export.xlsx", self.admin_site.admin_view(self.export_xlsx_view), name=f"{info}_export_xlsx"),
+            path("count.json", self.admin_site.admin_view(self.count_view), name=f"{info}_count"),
         ] + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
@@ -326,8 +368,20 @@ class CustomerAdmin(admin.ModelAdmin):
             ],
             "export_csv_url": reverse(f"{info}_export_csv") + suffix,
             "export_xlsx_url": reverse(f"{info}_export_xlsx") + suffix,
+            "count_url": reverse(f"{info}_count") + suffix,
             "excel_max_rows": EXCEL_MAX_ROWS,
         }
+
+    def count_view(self, request):
+        """The exact number of customers matching this filter ("N matching"), as JSON."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        qs = self.filtered_queryset(request)
+        error = getattr(request, "_customer_filter_error", None)
+        if error is not None:
+            return JsonResponse({"error": {"code": error.code, "message": self.filter_error_text(error),
+                                           "details": error.details}}, status=400)
+        return JsonResponse({"count": qs.count()})
 
     # ---- exports
 

@@ -258,3 +258,42 @@ def test_huge_unfiltered_list_uses_an_estimate_but_a_filter_counts_exactly(tagge
     assert response.context["cl"].result_count == 2
     # a staff member's own list is filtered by reach: always exact
     assert not login(w.staff).get(reverse(LIST)).context["cl"].estimated
+
+
+def test_slow_counts_are_done_after_the_page_shows(tagged, monkeypatch):
+    from django.db import connection
+
+    import customers.admin as customers_admin
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the count budget is a PostgreSQL statement timeout")
+    w = tagged
+    monkeypatch.setattr(customers_admin.CustomerAdmin, "list_per_page", 2)
+    monkeypatch.setattr(customers_admin, "_count_within", lambda qs, ms: None)  # the budget ran out
+    client = login(w.staff)
+    response = client.get(reverse(LIST), {"q": "客户"})
+    cl = response.context["cl"]
+    assert cl.capped and not cl.exact_count
+    assert [c.name for c in cl.result_list] and len(cl.result_list) == 2
+    html = response.content.decode()
+    assert "data-count-url" in html and "3+" in html  # a lower bound: this page and one more row
+    count = client.get(reverse("admin:customers_customer_count"), {"q": "客户"})
+    assert count.json() == {"count": 5}
+    bad = client.get(reverse("admin:customers_customer_count"), {"tags_all": "x"})
+    assert bad.status_code == 400 and "筛选条件无效" in bad.json()["error"]["message"]
+
+
+def test_count_budget_gives_up_without_spoiling_the_transaction(tagged):
+    from django.db import connection
+
+    import customers.admin as customers_admin
+    from customers.models import Customer
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL statement timeout")
+    slow = Customer.objects.extra(where=["pg_sleep(0.05) IS NOT NULL"])
+    assert customers_admin._count_within(slow, 10) is None
+    assert customers_admin._count_within(Customer.objects.all(), 5000) == Customer.objects.count()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        assert cursor.fetchone()[0] == "0"

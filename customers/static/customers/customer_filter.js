@@ -72,5 +72,21 @@
       });
     });
     paint();
+    exactCount();
   });
+
+  /* The page counts matches only up to a cap (fast); the exact "N matching" follows from the server. */
+  function exactCount() {
+    var holder = document.querySelector(".tp-count[data-count-url]");
+    if (!holder || !window.fetch) { return; }
+    fetch(holder.dataset.countUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data || typeof data.count !== "number") { return; }
+        var text = data.count.toLocaleString();
+        document.querySelectorAll("[data-exact-count]").forEach(function (el) { el.textContent = text; });
+        document.querySelectorAll("[data-counting]").forEach(function (el) { el.remove(); });
+      })
+      .catch(function () { /* keep the lower bound shown */ });
+  }
 })();
