@@ -29,3 +29,32 @@ def test_hr_logs_in_sees_the_chinese_portal_and_the_department_tree(page):
     rows = page.locator("#result_list .tp-dept")
     assert rows.all_inner_texts() == ["总部", "华北区", "北京分公司", "华东区"]
     assert page.locator("#result_list tr:has-text('北京分公司')").is_visible()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_admin_drags_a_department_before_another_in_the_tree(page):
+    from org.models import Department
+
+    hq = DepartmentFactory(name="总部")
+    DepartmentFactory(name="华北区", parent=hq, order=10)
+    DepartmentFactory(name="华东区", parent=hq, order=20)
+    DepartmentFactory(name="华南区", parent=hq, order=30)
+    EmployeeFactory(userid="boss", roles=["enterprise_admin"])
+    browser_login(page, "boss")
+    page.goto("/org/department/")
+
+    handle = page.locator("#result_list tr:has-text('华南区') .drag-handle").bounding_box()
+    target = page.locator("#result_list tr:has-text('华北区')").bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(target["x"] + 200, target["y"] + target["height"] / 2, steps=5)
+    page.mouse.move(target["x"] + 200, target["y"] + 3, steps=3)  # top third of the row: before it
+    with page.expect_navigation():
+        page.mouse.up()
+    page.wait_for_load_state("networkidle")
+
+    assert page.locator("#result_list .tp-dept").all_inner_texts() == ["总部", "华南区", "华北区", "华东区"]
+    assert page.locator(".messagelist").inner_text().strip() == "已移动部门“华南区”。"
+    children = Department.objects.get(pk=hq.pk).get_children()
+    assert [(d.name, d.order) for d in children] == [("华南区", 10), ("华北区", 20), ("华东区", 30)]
