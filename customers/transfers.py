@@ -296,29 +296,39 @@ def _plan(
 
 
 def _plan_counts(plan: TransferPlan, from_employee: Employee, per: dict[int, InheritorPlan]) -> None:
-    """Fill in the merge, personal tag, note and message counts: a few grouped queries."""
+    """Fill in the merge, personal tag, note and message counts: a few grouped queries.
+
+    A big transfer is (nearly) all of the employee's customers: rather than ship thousands of ids
+    in an IN list, read the employee's rows and keep those of the transfer's customers."""
     assignment = plan.assignment
     cids = list(assignment)
-    for cid, tid in FollowRelation.objects.filter(
-        customer_id__in=cids, employee_id__in=list(per), status=RelationStatus.ACTIVE
-    ).values_list("customer_id", "employee_id"):
+
+    def of_transfer(qs):
+        return qs.filter(customer_id__in=cids) if len(cids) <= 2000 else qs
+
+    following = FollowRelation.objects.filter(employee_id__in=list(per), status=RelationStatus.ACTIVE)
+    for cid, tid in of_transfer(following).values_list("customer_id", "employee_id"):
         if assignment.get(cid) == tid:
             per[tid].already_following += 1
     names: dict[int, dict[str, str]] = defaultdict(dict)
-    for cid, name in PersonalTagging.objects.filter(
-        customer_id__in=cids, personal_tag__owner=from_employee
-    ).values_list("customer_id", "personal_tag__name"):
-        tid = assignment[cid]
+    tag_names = dict(PersonalTag.objects.filter(owner=from_employee).values_list("pk", "name"))
+    taggings = PersonalTagging.objects.filter(personal_tag_id__in=list(tag_names))
+    for cid, tag_id in of_transfer(taggings).values_list("customer_id", "personal_tag_id"):
+        tid = assignment.get(cid)
+        if tid is None:
+            continue
         per[tid].personal_taggings += 1
-        names[tid].setdefault(name.lower(), name)
+        names[tid].setdefault(tag_names[tag_id].lower(), tag_names[tag_id])
     for tid, lowered in names.items():
         per[tid].personal_tag_names = sorted(lowered.values())
         existing = PersonalTag.objects.filter(owner_id=tid).annotate(lname=Lower("name"))
         per[tid].conflicts = sorted(existing.filter(lname__in=list(lowered)).values_list("name", flat=True))
     for model, attr, author in ((Note, "notes", "author"), (Message, "messages", "employee")):
-        rows = model.objects.filter(customer_id__in=cids, **{author: from_employee}).values("customer_id")
-        for row in rows.annotate(n=Count("id")).values_list("customer_id", "n"):
-            setattr(per[assignment[row[0]]], attr, getattr(per[assignment[row[0]]], attr) + row[1])
+        rows = of_transfer(model.objects.filter(**{author: from_employee})).values("customer_id")
+        for cid, n in rows.annotate(n=Count("id")).values_list("customer_id", "n"):
+            tid = assignment.get(cid)
+            if tid is not None:
+                setattr(per[tid], attr, getattr(per[tid], attr) + n)
 
 
 def transfer_preview(
@@ -420,16 +430,30 @@ def transfer_start(
     except IntegrityError:
         raise Conflict(_("%(name)s 的客户继承正在进行中。") % {"name": from_employee})
     transfer.to_employees.set([i.employee for i in plan.inheritors])
-    TransferItem.objects.bulk_create(
-        [TransferItem(transfer=transfer, customer_id=cid, to_employee_id=tid) for cid, tid in plan.assignment.items()],
-        batch_size=5000,
-    )
+    _create_items(transfer, plan.assignment)
     from .jobs import job_create
 
     job = job_create(kind=JobKind.TRANSFER, actor=actor, params={"transfer": transfer.pk}, total=len(plan.assignment))
     transfer.job = job
     transfer.save(update_fields=["job"])
     return transfer
+
+
+def _create_items(transfer: Transfer, assignment: dict[int, int]) -> None:
+    """One pending item per customer, with its inheritor (one INSERT ... SELECT unnest on PostgreSQL)."""
+    if SET_BASED_SQL and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {TransferItem._meta.db_table}
+                           (transfer_id, customer_id, to_employee_id, outcome, detail)
+                    SELECT %s, c, t, %s, '{{}}'::jsonb FROM unnest(%s::bigint[], %s::bigint[]) AS items(c, t)""",
+                [transfer.pk, TransferOutcome.PENDING, list(assignment), list(assignment.values())],
+            )
+        return
+    TransferItem.objects.bulk_create(
+        [TransferItem(transfer=transfer, customer_id=cid, to_employee_id=tid) for cid, tid in assignment.items()],
+        batch_size=5000,
+    )
 
 
 def transfer_get(*, actor: Actor, pk: int) -> Transfer:
