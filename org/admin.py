@@ -109,6 +109,10 @@ class DepartmentAdmin(DraggableMPTTAdmin):
 
     indented_title.short_description = _("名称")
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"can_move": self.has_change_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra_context)
+
     def save_model(self, request, obj, form, change):
         data = {k: form.cleaned_data.get(k) for k in ("name", "parent", "order", "external_id")}
         actor = _request_actor(request)

@@ -180,6 +180,7 @@ def test_department_tree_lists_branches_for_hr():
     assert response.status_code == 200
     html = response.content.decode()
     assert "华北区" in html and "draggable-admin" in html
+    assert "部门树只读" in html
 
 
 def test_dragging_a_department_moves_it_and_keeps_order_consistent(admin_user):
@@ -190,6 +191,7 @@ def test_dragging_a_department_moves_it_and_keeps_order_consistent(admin_user):
     branch = DepartmentFactory(name="上海分公司", parent=north)
     client = logged_in(admin_user)
 
+    assert "拖动行首的把手" in client.get(reverse("admin:org_department_changelist")).content.decode()
     assert move(client, south, north, "left").content == b"OK, moved."
     assert [(d.name, d.order) for d in hq.get_children()] == [("华南区", 10), ("华北区", 20), ("华东区", 30)]
 
