@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -140,7 +140,8 @@ class TransferAdmin(admin.ModelAdmin):
         return False  # the record is the audit of a hand-over
 
     def get_queryset(self, request):
-        return transfers.visible_transfers(_actor(request)).annotate(item_count=Count("items", distinct=True))
+        per_outcome = {f"n_{value}": Count("items", filter=Q(items__outcome=value)) for value in TransferOutcome.values}
+        return transfers.visible_transfers(_actor(request)).annotate(**per_outcome)
 
     # -- list columns
 
@@ -157,7 +158,7 @@ class TransferAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("结果"))
     def outcome_summary(self, obj):
-        counts = dict(obj.items.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n"))
+        counts = {value: getattr(obj, f"n_{value}", 0) for value in TransferOutcome.values}
         labels = dict(TransferOutcome.choices)
         return "，".join(f"{labels[k]} {counts[k]}" for k in TransferOutcome.values if counts.get(k)) or "—"
 
