@@ -134,3 +134,29 @@ def test_search_by_name_or_remark(world):
     FollowRelation.objects.filter(customer=world.c_team).update(remark="采购王总")
     assert names(customers_filtered(employee=None, flt=CustomerFilter(q="王总"))) == {"一组的客户"}
     assert names(customers_filtered(employee=None, flt=CustomerFilter(q="经理"))) == {"经理的客户"}
+
+
+@pytest.mark.parametrize("who", ["staff", "manager", "admin", "team_staff"])
+def test_count_matches_the_filtered_list(world, who):
+    from customers.selectors import customers_count
+
+    for i, customer in enumerate([world.c_staff, world.c_team, world.c_shared, world.c_manager, world.c_after]):
+        Tagging.objects.create(customer=customer, tag=world.vip)
+        if i % 2 == 0:
+            Tagging.objects.create(customer=customer, tag=world.hot)
+        if i == 2:
+            Tagging.objects.create(customer=customer, tag=world.won)
+    FollowRelation.objects.filter(customer=world.c_staff).update(remark="王总")
+    employee = getattr(world, who)
+    for flt in (
+        CustomerFilter(tags_all=(world.vip.pk, world.hot.pk)),
+        CustomerFilter(tags_all=(world.vip.pk,), tags_none=(world.won.pk,)),
+        CustomerFilter(tags_all=(world.vip.pk,), q="王总"),
+        CustomerFilter(tags_all=(world.vip.pk,), follower="zhangsan", tags_any=(world.hot.pk, world.won.pk)),
+        CustomerFilter(tags_any=(world.hot.pk,)),
+        CustomerFilter(),
+    ):
+        assert customers_count(employee=employee, flt=flt) == customers_filtered(employee=employee, flt=flt).count()
+    world.staff.status = "departed"
+    world.staff.save()
+    assert customers_count(employee=world.staff, flt=CustomerFilter(tags_all=(world.vip.pk,))) == 0
