@@ -100,7 +100,8 @@ def test_no_query_per_row(world):
     _queries([TagOperation(customer_id=world.c_staff.pk)], world)  # warm the actor's role cache
     q_small = _queries([TagOperation(customer_id=c.pk, add=tags, remove=(world.potential.pk,)) for c in small], world)
     q_large = _queries([TagOperation(customer_id=c.pk, add=tags, remove=(world.potential.pk,)) for c in large], world)
-    assert q_large == q_small
+    # 12× the rows, the same statements (SQLite may split a bulk insert into a couple more batches).
+    assert q_large <= q_small + (0 if connection.vendor == "postgresql" else 3)
     assert Tagging.objects.filter(tag=world.hot).count() == 65
 
 
