@@ -73,7 +73,9 @@ class TagGroup(MPTTModel):
     objects = TagGroupQuerySet.as_manager()
 
     class MPTTMeta:
-        order_insertion_by = ["order"]
+        # `name` breaks ties of `order` (names are unique among siblings), so the tree order is a
+        # total order: `rebuild()` reproduces exactly what inserts and moves built.
+        order_insertion_by = ["order", "name"]
 
     class Meta:
         verbose_name = _("标签组")

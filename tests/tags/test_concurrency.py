@@ -34,7 +34,7 @@ def _worker(seed: int, actor: Actor, errors: list) -> None:
                     parent = TagGroup.objects.filter(pk=rng.choice(groups)).first() if groups and rng.random() < 0.7 \
                         else None
                     services.tag_group_create(actor=actor, name=f"t{seed}-{step}", parent=parent,
-                                              order=rng.randint(0, 1000) * 100 + seed)
+                                              order=rng.randint(0, 5) * 10)
                 elif rng.random() < 0.2:
                     group = TagGroup.objects.filter(pk=rng.choice(groups)).first()
                     if group is not None:
@@ -44,7 +44,7 @@ def _worker(seed: int, actor: Actor, errors: list) -> None:
                     target = TagGroup.objects.filter(pk=rng.choice(groups)).first() if rng.random() < 0.8 else None
                     if group is not None:
                         services.tag_group_move(actor=actor, group=group, parent=target,
-                                                order=rng.randint(0, 1000) * 100 + seed)
+                                                order=rng.randint(0, 5) * 10)
                 else:
                     group = TagGroup.objects.filter(pk=rng.choice(groups)).first()
                     if group is not None:

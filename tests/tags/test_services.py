@@ -212,3 +212,16 @@ def test_personal_tags_belong_to_their_owner():
     assert PersonalTag.objects.get(pk=tag.pk).name == "喜欢周末沟通"
     services.personal_tag_delete(actor=Actor(employee=owner), personal_tag=tag)
     assert not PersonalTag.objects.filter(pk=tag.pk).exists()
+
+
+def test_equal_orders_still_give_one_tree_order(admin_actor):
+    """Found by the concurrency test: siblings with the same `order` made `rebuild()` reshuffle them.
+    Names break ties now, so the tree the services build is the one `rebuild()` computes."""
+    roots = [services.tag_group_create(actor=admin_actor, name=n, order=0) for n in ("乙", "甲", "B", "a")]
+    for n in ("z", "y", "x"):
+        services.tag_group_create(actor=admin_actor, name=n, parent=roots[0], order=5)
+    services.tag_group_move(actor=admin_actor, group=TagGroup.objects.get(name="y"), parent=roots[2], order=0)
+    services.tag_group_update(actor=admin_actor, group=TagGroup.objects.get(name="x"), name="w")
+    before = tree_snapshot()
+    TagGroup.objects.rebuild()
+    assert tree_snapshot() == before
