@@ -179,6 +179,10 @@ class CustomerTagsForm(forms.Form):
             })
         return rows
 
+    @property
+    def has_readonly_groups(self) -> bool:
+        return any(not n.editable for n in self.nodes)
+
     def personal_options(self) -> list[dict]:
         if "personal_tags" not in self.fields:
             return []
