@@ -297,3 +297,12 @@ def test_count_budget_gives_up_without_spoiling_the_transaction(tagged):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('statement_timeout')")
         assert cursor.fetchone()[0] == "0"
+
+
+def test_bulk_tag_action_is_offered_on_the_list(tagged):
+    response = login(tagged.manager).get(reverse(LIST), {"tags_all": ids(tagged.vip)})
+    html = response.content.decode()
+    assert 'value="bulk_tag_action"' in html
+    assert 'name="_selected_action"' in html
+    assert "delete_selected" not in html
+    assert 'value="bulk_tag_action"' not in login(tagged.hr).get(reverse(LIST)).content.decode()  # HR: view only
