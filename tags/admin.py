@@ -528,8 +528,20 @@ class TagAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return Tag.objects.restrict(_actor(request), "view").select_related("group__parent__parent")
 
+    def get_list_display(self, request):
+        # Company-wide customer counts are for those who manage the taxonomy.
+        if _actor(request).manages_taxonomy:
+            return self.list_display
+        return ("name", "group_path", "order", "locked_display")
+
+    @admin.display(description=_("可否使用"))
+    def locked_display(self, obj):
+        if obj.group.locked and not can_apply_locked(getattr(self, "_viewer", None)):
+            return format_html('<span class="tp-tag tp-tag-locked">{}</span>', gettext("锁定，仅可查看"))
+        return ""
+
     def changelist_view(self, request, extra_context=None):
-        self._counts_request = request
+        self._viewer = request.user
         return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("标签组"), ordering="group__tree_id")

@@ -211,3 +211,31 @@ def test_staff_session_sees_own_scope(taxonomy, company):
     r = as_employee(company.seller).get("/api/v1/tag-groups/")
     assert sorted(names(r)) == ["客户等级", "转化阶段"]
     assert as_employee(company.seller).get(f"/api/v1/tag-groups/{taxonomy.after.pk}/").status_code == 404
+
+
+def test_pagination_follows_next_in_tree_order(key_api):
+    top, _ = make_tag_group("A")
+    make_tag_group("A1", parent=top)
+    make_tag_group("B")
+    make_tag_group("C")
+    seen, url = [], "/api/v1/tag-groups/?page_size=2"
+    while url:
+        body = key_api.get(url).json()
+        seen += [g["name"] for g in body["results"]]
+        url = body["next"]
+    assert seen == ["A", "A1", "B", "C"]
+
+
+@pytest.mark.parametrize("role,count", [("enterprise_admin", 4), ("hr", 2)])
+def test_enterprise_admin_sees_everything_hr_only_visible(key_api, taxonomy, company, role, count):
+    EmployeeFactory(userid="who", roles=[role], departments=[company.sales])
+    assert len(names(key_api.get("/api/v1/tag-groups/", {"employee": "who"}))) == count
+
+
+def test_patch_scope_clears_and_adds_sub_departments(key_api, taxonomy, company):
+    url = f"/api/v1/tag-groups/{taxonomy.north.pk}/"
+    r = key_api.patch(url, {"departments": [company.beijing.pk], "include_sub_departments": True}, format="json")
+    assert sorted(r.json()["departments"]) == sorted([company.beijing.pk, company.after_sales.pk, company.sales.pk])
+    r = key_api.patch(url, {"departments": []}, format="json")
+    assert r.json()["departments"] == []
+    assert key_api.patch(url, {"locked": False}, format="json").json()["departments"] == []
