@@ -206,8 +206,8 @@ def celery_worker(transactional_db):
     app.amqp._producer_pool = None
     settings.CELERY_TASK_ALWAYS_EAGER = False
     worker = WorkerProcess(broker_url)
-    worker.start()
     try:
+        worker.start()  # inside try: a worker that never got ready is stopped too, not leaked
         yield worker
     finally:
         worker.stop()
