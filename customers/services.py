@@ -340,7 +340,8 @@ def _apply(
     now = timezone.now()
     removed = _delete_siblings(adds, taxonomy)
     removed += _delete_taggings(removes)
-    pairs = [(c, t) for t, customer_ids in adds.items() for c in customer_ids]
+    # Sorted by (tag, customer): inserts walk the (tag, customer) unique index in order.
+    pairs = [(c, t) for t in sorted(adds) for c in sorted(adds[t])]
     added = _insert_taggings(pairs, now)
     names = taxonomy.names({t for _c, t in added} | {t for _c, t in removed})
     _audit(removed, TagAction.REMOVE, actor=actor, source=source, job=job, now=now, names=names)
@@ -710,6 +711,11 @@ def customer_upsert(*, actor: Actor, data: Mapping[str, Any]) -> tuple[Customer,
             details={"external_userid": external_userid},
         )
     followers = _clean_followers(actor, data.get("followers"))
+    if "crm_fields" in data and not isinstance(data["crm_fields"], Mapping):
+        raise ValidationFailed(_("crm_fields 必须是对象。"), details={"crm_fields": data["crm_fields"]})
+    for key in ("name", "corp_name", "avatar"):
+        if key in data and not isinstance(data[key], str):
+            raise ValidationFailed(_("%(k)s 必须是字符串。") % {"k": key}, details={key: data[key]})
 
     customer = Customer.objects.select_for_update().filter(external_userid=external_userid).first()
     created = customer is None

@@ -335,3 +335,20 @@ def test_messages_paged_newest_first(world, crm):
     second = crm.get(first["next"]).json()
     assert [m["msgid"] for m in second["results"]] == ["m3", "m4"] and second["next"] is None
     assert crm.get(f"{URL}{world.c_team.pk}/messages/", {"employee": "zhangsan"}).status_code == 404
+
+
+@pytest.mark.parametrize("bad", [{"type": 7}, {"gender": "男"}, {"crm_fields": [1, 2]}, {"name": 5},
+                                 {"avatar": "not a url"}, {"followers": "zhangsan"},
+                                 {"followers": [{"employee": "zhangsan", "added_at": "yesterday"}]}])
+def test_upsert_bad_fields_are_400_and_nothing_written(world, crm, bad):
+    before = counts()
+    response = crm.post(URL, {"external_userid": "wmBad", **bad}, format="json")
+    assert response.status_code == 400, response.content
+    assert counts() == before
+
+
+def test_upsert_of_a_departed_follower_is_400(world, crm):
+    world.team_staff.status = "departed"
+    world.team_staff.save()
+    response = crm.post(URL, {"external_userid": "wmLate", "followers": [{"employee": "lisi"}]}, format="json")
+    assert response.status_code == 400 and not Customer.objects.filter(external_userid="wmLate").exists()
