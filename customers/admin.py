@@ -259,16 +259,26 @@ class CustomerAdmin(admin.ModelAdmin):
             c.tp_relations = relations.get(c.pk, [])
         return rows
 
+    def visible_tree(self, request):
+        """The viewer's visible tag tree (groups in tree order with their tags), once per request."""
+        if not hasattr(request, "_tp_tree"):
+            request._tp_tree = build_tag_tree(
+                visible_tag_groups(request.user), visible_tags(request.user),
+                can_edit_locked=self.can_edit_locked(request),
+            )
+        return request._tp_tree
+
     def _tag_chips(self, request) -> dict[int, tuple]:
         """Per visible tag, its place in the tree and its chip's HTML: built once per request."""
         if not hasattr(request, "_tp_tag_chips"):
             request._tp_tag_chips = {
                 t.pk: (
-                    (t.group.tree_id, t.group.lft, t.order, t.pk),
+                    (position, t.order, t.pk),
                     format_html('<span class="tp-chip tp-c{}" title="{}">{}</span>',
-                                _chip_colour(t.group_id), t.group.name, t.name),
+                                node.colour, node.group.name, t.name),
                 )
-                for t in visible_tags(request.user).select_related("group").order_by()
+                for position, node in enumerate(self.visible_tree(request))
+                for t in node.tags
             }
         return request._tp_tag_chips
 
@@ -361,9 +371,7 @@ class CustomerAdmin(admin.ModelAdmin):
     def filter_panel_context(self, request, flt) -> dict:
         """What the filter panel shows: the visible tag tree, current choices, employees, departments."""
         employee = request.user
-        nodes = build_tag_tree(
-            visible_tag_groups(employee), visible_tags(employee), can_edit_locked=self.can_edit_locked(request)
-        )
+        nodes = self.visible_tree(request)
         mode_of: dict[int, str] = {}
         raw = {key: (request.GET.get(key) or "").strip() for key in FILTER_KEYS}
         if flt is not None:
