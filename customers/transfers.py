@@ -536,6 +536,10 @@ def _apply(transfer: Transfer, items: list[TransferItem], job: Job | None, resul
             continue
         changed = False
         first_move = rf.status == RelationStatus.ACTIVE
+        if not first_move and (rt is None or rt.status != RelationStatus.ACTIVE):
+            # A re-run after the inheritor has let the customer go (or handed it on): leave it be.
+            item.outcome, item.detail = TransferOutcome.UNCHANGED, {"reason": _("继承人已不再跟进该客户，未改动。")}
+            continue
         if first_move:
             archive_ids[tid].append(rf.pk)
             changed = True

@@ -411,3 +411,16 @@ def test_without_portrait_notes_and_chat_stay_archived_until_carried_over(hr_act
     run(hr_actor, zhang, [li], keep_portrait=True, mark_departed=False)
     assert {n["text"] for n in seen("notes", "lisi")} == {"张三的跟进", "李四自己的"}
     assert len(seen("messages", "lisi")) == 1
+
+
+def test_rerun_after_the_inheritor_handed_the_customer_on_changes_nothing(hr_actor, zhang, li, wang):
+    customer = portrait(zhang, CustomerFactory())
+    run(hr_actor, zhang, [li], keep_portrait=False)
+    run(hr_actor, li, [wang], mark_departed=False)
+    before = counts(customer)
+    again = run(hr_actor, zhang, [li], keep_portrait=True, mark_departed=False)
+    assert again.items.get().outcome == TransferOutcome.UNCHANGED
+    assert counts(customer) == before
+    assert relation(customer, li).status == RelationStatus.TRANSFERRED
+    assert relation(customer, wang).status == RelationStatus.ACTIVE
+    assert personal_names(li, customer) == set()
