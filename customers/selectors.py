@@ -331,12 +331,7 @@ def with_card_data(qs: QuerySet[Customer], *, employee: Employee | None) -> Quer
     personal = PersonalTagging.objects.none()
     if employee is not None:
         personal = PersonalTagging.objects.filter(personal_tag__owner=employee).select_related("personal_tag")
-    followers = (
-        FollowRelation.objects.filter(status=RelationStatus.ACTIVE)
-        .select_related("employee")
-        .only("id", "customer_id", "employee__userid", "employee__name", "remark", "description", "added_at",
-              "add_way", "state")
-    )
+    followers = FollowRelation.objects.filter(status=RelationStatus.ACTIVE).select_related("employee")
     return qs.prefetch_related(
         Prefetch("follow_relations", queryset=followers.order_by("added_at", "id"), to_attr="active_followers"),
         Prefetch("taggings", queryset=taggings, to_attr="visible_taggings"),
