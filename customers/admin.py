@@ -67,6 +67,22 @@ ESTIMATE_ABOVE = 50_000  # unfiltered lists above this size show an estimate ins
 COUNT_BUDGET_MS = 50  # a count slower than this is done after the page has shown (count endpoint)
 CHIP_COLOURS = 8
 
+# WeCom's `add_way` codes (企业微信「添加客户的来源」), for display only.
+ADD_WAY_LABELS = {
+    0: gettext_lazy("未知来源"), 1: gettext_lazy("扫描二维码"), 2: gettext_lazy("搜索手机号"),
+    3: gettext_lazy("名片分享"), 4: gettext_lazy("群聊"), 5: gettext_lazy("手机通讯录"),
+    6: gettext_lazy("微信联系人"), 8: gettext_lazy("第三方应用自动添加"), 9: gettext_lazy("搜索邮箱"),
+    10: gettext_lazy("视频号"), 11: gettext_lazy("日程参与人"), 12: gettext_lazy("会议参与人"),
+    13: gettext_lazy("微信好友对应的企业微信"), 14: gettext_lazy("智慧硬件专属客服"), 15: gettext_lazy("上门服务客服"),
+    16: gettext_lazy("获客链接"), 17: gettext_lazy("定制开发"), 18: gettext_lazy("需求回复"),
+    201: gettext_lazy("内部成员共享"), 202: gettext_lazy("管理员/负责人分配"),
+}
+
+
+def add_way_label(code: int) -> str:
+    label = ADD_WAY_LABELS.get(code)
+    return f"{label}" if label is not None else str(code)
+
 
 def _actor(request) -> Actor:
     return Actor(employee=request.user)
@@ -644,6 +660,8 @@ class CustomerAdmin(admin.ModelAdmin):
         relations = list(
             FollowRelation.objects.filter(customer=customer).select_related("employee").order_by("status", "added_at")
         )
+        for rel in relations:
+            rel.add_way_label = add_way_label(rel.add_way)
         notes = Paginator(Note.objects.filter(customer=customer).select_related("author"), 10)
         notes_page = notes.get_page(request.GET.get("np"))
         chat = Paginator(

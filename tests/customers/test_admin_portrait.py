@@ -278,3 +278,14 @@ def test_too_long_new_personal_tag_is_a_form_error(world):
     assert response.status_code == 200
     assert "new_personal_tag" in response.context["tags_form"].errors
     assert tags_of(w.c_staff) == set() and not PersonalTag.objects.filter(owner=w.staff).exists()
+
+
+def test_follow_relations_show_remark_description_way_and_state(world):
+    w = world
+    from customers.models import FollowRelation
+
+    FollowRelation.objects.filter(customer=w.c_shared, employee=w.staff).update(
+        remark="王总", description="周末方便电话", add_way=1, state="poster-618")
+    html = login(w.staff).get(url(w.c_shared)).content.decode().split('id="followers"')[1].split("</section>")[0]
+    for text in ("张三", "王五", "王总", "周末方便电话", "扫描二维码", "poster-618", "跟进中"):
+        assert text in html, text
