@@ -65,7 +65,7 @@ class ScopeTreeWidget(forms.CheckboxSelectMultiple):
         dept = getattr(value, "instance", None)
         if dept is not None:
             option["attrs"].update({"data-level": dept.level, "data-parent": dept.parent_id or ""})
-            option["label"] = "\u3000" * dept.level * 2 + dept.name
+            option["label"] = dept.name  # indented by CSS from data-level
         return option
 
 
