@@ -148,6 +148,16 @@ class TagInlineForm(forms.ModelForm):
         except DomainError as exc:
             raise ValidationError(exc.message)
 
+    def clean(self):
+        cleaned = super().clean()
+        target, name = cleaned.get("move_to"), cleaned.get("name")
+        if target and name and not cleaned.get("DELETE"):
+            clash = Tag.objects.filter(group=target, name__iexact=name).exclude(pk=self.instance.pk)
+            if clash.exists():
+                self.add_error("move_to", gettext("“%(group)s”中已有同名标签“%(name)s”。") % {
+                    "group": target.name, "name": name})
+        return cleaned
+
     def validate_unique(self):
         pass  # sibling names are checked case-insensitively by the formset and the services
 
@@ -341,6 +351,11 @@ class TagGroupAdmin(DraggableMPTTAdmin):
                     formset.new_objects.append(tag)
             except DomainError as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
+
+    def get_actions(self, request):
+        # Django's own delete_selected (confirmation via get_deleted_objects, then delete_queryset, i.e.
+        # the service), not mptt's, which calls obj.delete() directly.
+        return admin.ModelAdmin.get_actions(self, request)
 
     def delete_model(self, request, obj):
         removed = services.tag_group_delete(actor=_actor(request), group=obj)

@@ -226,3 +226,36 @@ def _actor(employee):
     from org.actors import Actor
 
     return Actor(employee=employee)
+
+
+def test_bulk_delete_action_goes_through_the_service(tag_admin, taxonomy):
+    c = Customer.objects.create(external_userid="w1", name="1")
+    Tagging.objects.create(customer=c, tag=taxonomy.after_tags[0])
+    child, _ = make_tag_group("子组", parent=taxonomy.after, tags=["子标签"])
+    client = login(tag_admin)
+    ids = [taxonomy.after.pk, child.pk, taxonomy.level.pk]
+    r = client.post(CHANGELIST, {"action": "delete_selected", "_selected_action": ids})
+    assert r.status_code == 200 and "客户标签记录" in r.content.decode()
+    r = client.post(CHANGELIST, {"action": "delete_selected", "_selected_action": ids, "post": "yes"})
+    assert r.status_code == 302
+    assert list(TagGroup.objects.values_list("name", flat=True)) == ["华北客户画像"]
+    assert TagEvent.objects.filter(customer=c, action="remove").count() == 1
+    before = sorted(TagGroup.objects.values_list("pk", "lft", "rght", "level", "tree_id"))
+    TagGroup.objects.rebuild()
+    assert sorted(TagGroup.objects.values_list("pk", "lft", "rght", "level", "tree_id")) == before
+
+
+def test_inline_move_to_a_group_with_the_same_tag_name_is_a_form_error(tag_admin, taxonomy):
+    other, _ = make_tag_group("其他", tags=["vip客户"])
+    tag = taxonomy.level_tags[0]
+    data = form_data(name="客户等级")
+    data.update({"tags-TOTAL_FORMS": "1", "tags-INITIAL_FORMS": "1", "tags-0-id": str(tag.pk),
+                 "tags-0-group": str(taxonomy.level.pk), "tags-0-name": "VIP客户", "tags-0-order": "0",
+                 "tags-0-move_to": str(other.pk)})
+    r = login(tag_admin).post(f"/tags/taggroup/{taxonomy.level.pk}/change/", data)
+    assert r.status_code == 200 and "已有同名标签" in r.content.decode()
+    assert Tag.objects.get(pk=tag.pk).group_id == taxonomy.level.pk
+    data["tags-0-move_to"] = str(taxonomy.after.pk)
+    r = login(tag_admin).post(f"/tags/taggroup/{taxonomy.level.pk}/change/", data)
+    assert r.status_code == 302
+    assert Tag.objects.get(pk=tag.pk).group_id == taxonomy.after.pk
