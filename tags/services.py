@@ -200,18 +200,24 @@ def tag_group_update(
 ) -> TagGroup:
     """Change a group's fields; `parent=` moves it (see `tag_group_move`). None leaves a field alone."""
     require_taxonomy_manager(actor)
+    new_name = clean_name(name) if name is not None else None
+    scope = None
+    if departments is not None:
+        scope = _resolve_departments(departments)
+        if include_sub_departments:
+            scope = departments_with_descendants(scope)
     with tree_lock("tag_group"):
         group = _relock(group)
-        if parent is not _UNSET and (parent.pk if parent else None) != group.parent_id:
-            group = _move_group(group=group, parent=parent, order=order)
-            order = None
         changed = []
-        if name is not None:
-            new_name = clean_name(name)
-            if new_name != group.name:
-                _check_group_sibling_name(name=new_name, parent=group.parent, exclude_pk=group.pk)
-                group.name = new_name
-                changed.append("name")
+        if new_name is not None and new_name != group.name:
+            group.name = new_name  # checked at the destination by _move_group, or just below
+            changed.append("name")
+        if parent is not _UNSET and (parent.pk if parent else None) != group.parent_id:
+            group = _move_group(group=group, parent=parent, order=order)  # saves the new name too
+            order = None
+            changed = []
+        elif "name" in changed:
+            _check_group_sibling_name(name=group.name, parent=group.parent, exclude_pk=group.pk)
         if locked is not None and bool(locked) != group.locked:
             group.locked = bool(locked)
             changed.append("locked")
@@ -222,10 +228,7 @@ def tag_group_update(
             _save_or_duplicate(group, f"已有同名标签组“{group.name}”。")
         if order is not None and order != group.order:
             group = _reorder_group(group=group, order=order)
-    if departments is not None:
-        scope = _resolve_departments(departments)
-        if include_sub_departments:
-            scope = departments_with_descendants(scope)
+    if scope is not None:
         group.departments.set(scope)
     return group
 

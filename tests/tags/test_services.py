@@ -225,3 +225,16 @@ def test_equal_orders_still_give_one_tree_order(admin_actor):
     before = tree_snapshot()
     TagGroup.objects.rebuild()
     assert tree_snapshot() == before
+
+
+def test_move_and_rename_at_once_checks_the_new_name_at_the_destination(admin_actor):
+    a = services.tag_group_create(actor=admin_actor, name="A")
+    services.tag_group_create(actor=admin_actor, name="X", parent=a)
+    x = services.tag_group_create(actor=admin_actor, name="X")
+    moved = services.tag_group_update(actor=admin_actor, group=x, parent=a, name="Y", locked=True)
+    assert (moved.parent_id, moved.name, moved.locked) == (a.pk, "Y", True)
+    z = services.tag_group_create(actor=admin_actor, name="Z")
+    with pytest.raises(ValidationFailed):
+        services.tag_group_update(actor=admin_actor, group=z, parent=a, name="y")
+    z.refresh_from_db()
+    assert (z.parent_id, z.name) == (None, "Z")
