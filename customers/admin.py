@@ -725,6 +725,17 @@ def _change_counts(change) -> tuple[int | None, int | None]:
 # ---------------------------------------------------------------- exports
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """A cell as a spreadsheet should read it: text that a spreadsheet would run as a formula
+    (customer names come from outside) is prefixed with an apostrophe (CSV/formula injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 class _Echo:
     """A file-like object whose write returns the line: csv.writer then yields strings to stream."""
 
@@ -778,7 +789,7 @@ def export_rows(employee, qs) -> Iterator[list]:
             rel_map[rel[0]].append(rel)
         for pk, external_userid, name, corp_name, ctype, gender in chunk:
             rels = rel_map.get(pk, ())
-            yield [
+            yield [_cell(v) for v in (
                 pk, external_userid, name, corp_name, type_label.get(ctype, ctype), gender_label.get(gender, gender),
                 "、".join(r[1] or r[2] for r in rels),
                 "、".join(r[3] for r in rels if r[3]),
@@ -786,7 +797,7 @@ def export_rows(employee, qs) -> Iterator[list]:
                 "、".join(dict.fromkeys(r[5] for r in rels if r[5])),
                 "、".join(label for _key, label in sorted(tag_map.get(pk, ()))),
                 "、".join(sorted(personal_map.get(pk, ()))),
-            ]
+            )]
 
 
 from . import admin_jobs, admin_transfers  # noqa: E402,F401

@@ -306,3 +306,17 @@ def test_bulk_tag_action_is_offered_on_the_list(tagged):
     assert 'name="_selected_action"' in html
     assert "delete_selected" not in html
     assert 'value="bulk_tag_action"' not in login(tagged.hr).get(reverse(LIST)).content.decode()  # HR: view only
+
+
+def test_exports_never_carry_a_formula(tagged):
+    from openpyxl import load_workbook
+
+    w = tagged
+    CustomerFactory(name="=HYPERLINK(\"http://evil\")", corp_name="+1-2", followers=[w.staff])
+    client = login(w.staff)
+    rows = _csv(client.get(reverse("admin:customers_customer_export_csv"), {"q": "HYPERLINK"}))
+    assert rows[1][2] == "'=HYPERLINK(\"http://evil\")" and rows[1][3] == "'+1-2"
+    response = client.get(reverse("admin:customers_customer_export_xlsx"), {"q": "HYPERLINK"})
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    cell = sheet.cell(row=2, column=3)
+    assert cell.data_type == "s" and cell.value == "'=HYPERLINK(\"http://evil\")"
