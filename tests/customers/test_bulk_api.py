@@ -205,3 +205,46 @@ def test_cancel_pending_job_over_api(key_api, vip, monkeypatch):
     response = key_api.post(f"/api/v1/jobs/{job_id}/cancel/")
     assert response.status_code == 200 and response.json()["status"] == JobStatus.CANCELLED
     assert not Tagging.objects.exists()
+
+
+def test_filter_job_with_employee_touches_only_their_customers(key_api, vip, django_capture_on_commit_callbacks):
+    staff = EmployeeFactory(userid="zhaoliu", roles=["staff"])
+    mine = CustomerFactory.create_batch(3, followers=[staff])
+    CustomerFactory.create_batch(5)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = key_api.post(BULK, {"employee": "zhaoliu", "filter": {}, "add": [vip[0].pk]}, format="json")
+    job = Job.objects.get(pk=response.json()["job"])
+    assert job.actor_employee == staff and job.total == 3
+    assert set(Tagging.objects.values_list("customer_id", flat=True)) == {c.pk for c in mine}
+    assert set(TagEvent.objects.values_list("source", flat=True)) == {TagSource.BULK}
+    # The key that started it sees it, acting for the employee or at enterprise level; so does the employee.
+    assert key_api.get(f"/api/v1/jobs/{job.pk}/?employee=zhaoliu").status_code == 200
+    assert key_api.get(f"/api/v1/jobs/{job.pk}/").status_code == 200
+    assert as_employee(staff).get(f"/api/v1/jobs/{job.pk}/").status_code == 200
+    other = EmployeeFactory(userid="other-staff", roles=["staff"])
+    assert key_api.get(f"/api/v1/jobs/{job.pk}/?employee={other.userid}").status_code == 404
+
+
+def test_filter_naming_a_hidden_tag_is_400(key_api):
+    sales, other = DepartmentFactory(name="销售"), DepartmentFactory(name="财务")
+    EmployeeFactory(userid="sunqi", departments=[sales])
+    _g, (secret,) = make_tag_group("财务专用", departments=[other], tags=["欠款"])
+    _v, (vip,) = make_tag_group("等级", tags=["VIP"])
+    response = key_api.post(BULK, {"employee": "sunqi", "filter": {"tags_any": str(secret.pk)}, "add": [vip.pk]},
+                            format="json")
+    assert response.status_code == 400 and not Job.objects.exists()
+
+
+def test_failed_items_are_listed_in_the_job(vip, django_capture_on_commit_callbacks):
+    from customers.jobs import bulk_tagging_start
+    from org.actors import Actor
+
+    staff = EmployeeFactory(roles=["staff"])
+    mine, theirs = CustomerFactory(followers=[staff]), CustomerFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = bulk_tagging_start(actor=Actor(employee=staff), add=[vip[0].pk], source=TagSource.BULK,
+                                 customer_ids=[mine.pk, theirs.pk])
+    body = as_employee(staff).get(f"/api/v1/jobs/{job.pk}/").json()
+    assert body["failed_count"] == 1
+    assert body["failed_items"] == [{"customer": theirs.pk, "errors": [
+        {"code": "not_found", "message": "客户不存在或不可见"}]}]

@@ -241,3 +241,66 @@ def test_bulk_service_used_per_chunk_is_all_or_nothing(admin, tags):
 def test_kind_registry_knows_bulk_and_undo():
     assert jobs.handler_for(JobKind.BULK_TAGGING) is jobs.BulkTaggingJob
     assert jobs.handler_for(JobKind.UNDO) is jobs.UndoJob
+
+
+def test_a_run_that_lost_ownership_commits_nothing(admin, tags, monkeypatch):
+    """Two runs never both apply a chunk: a run whose claim was taken over rolls its chunk back."""
+    vip, _ = tags
+    CustomerFactory.create_batch(10)
+    for attr in ("chunk_size", "min_chunk_size", "max_chunk_size"):
+        monkeypatch.setattr(jobs.BulkTaggingJob, attr, 5)
+    monkeypatch.setattr(jobs, "job_enqueue", lambda job_id: None)
+    job = bulk_tagging_start(actor=Actor(employee=admin), add=[vip.pk], source=TagSource.BULK, filter_params={})
+    real = jobs.BulkTaggingJob.run_chunk
+
+    def taken_over_meanwhile(self, job_, cursor, size):
+        result = real(self, job_, cursor, size)
+        Job.objects.filter(pk=job_.pk).update(worker="other-node|boot|1|run")
+        return result
+
+    monkeypatch.setattr(jobs.BulkTaggingJob, "run_chunk", taken_over_meanwhile)
+    assert job_execute(job_id=job.pk) is None
+    job.refresh_from_db()
+    assert job.done == 0 and not Tagging.objects.exists() and not TagEvent.objects.exists()
+
+
+def test_undo_of_a_cancelled_job_reverses_the_part_it_did(admin, tags, monkeypatch,
+                                                          django_capture_on_commit_callbacks):
+    vip, _ = tags
+    CustomerFactory.create_batch(12)
+    for attr in ("chunk_size", "min_chunk_size", "max_chunk_size"):
+        monkeypatch.setattr(jobs.BulkTaggingJob, attr, 4)
+    actor = Actor(employee=admin)
+    real = jobs.BulkTaggingJob.run_chunk
+
+    def cancel_after_first(self, job_, cursor, size):
+        result = real(self, job_, cursor, size)
+        Job.objects.filter(pk=job_.pk).update(cancel_requested=True)
+        return result
+
+    monkeypatch.setattr(jobs.BulkTaggingJob, "run_chunk", cancel_after_first)
+    job = run_pending(django_capture_on_commit_callbacks, bulk_tagging_start, actor=actor, add=[vip.pk],
+                      source=TagSource.BULK, filter_params={})
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.done == 4 and Tagging.objects.count() == 4
+    monkeypatch.setattr(jobs.BulkTaggingJob, "run_chunk", real)
+    undo = run_pending(django_capture_on_commit_callbacks, job_undo, actor=actor, job=job)
+    undo.refresh_from_db()
+    assert undo.status == JobStatus.SUCCEEDED and undo.total == 4 and not Tagging.objects.exists()
+
+
+def test_undo_is_refused_while_running_and_for_undo_jobs(admin, tags, monkeypatch,
+                                                         django_capture_on_commit_callbacks):
+    vip, _ = tags
+    CustomerFactory.create_batch(2)
+    actor = Actor(employee=admin)
+    job = run_pending(django_capture_on_commit_callbacks, bulk_tagging_start, actor=actor, add=[vip.pk],
+                      source=TagSource.BULK, filter_params={})
+    job.refresh_from_db()
+    undo = run_pending(django_capture_on_commit_callbacks, job_undo, actor=actor, job=job)
+    with pytest.raises(Conflict):
+        job_undo(actor=actor, job=undo)  # an undo is not undone (run the job again instead)
+    monkeypatch.setattr(jobs, "job_enqueue", lambda job_id: None)
+    pending = bulk_tagging_start(actor=actor, add=[vip.pk], source=TagSource.BULK, filter_params={})
+    with pytest.raises(Conflict):
+        job_undo(actor=actor, job=pending)
