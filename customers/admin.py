@@ -144,10 +144,11 @@ class CustomerPaginator(Paginator):
         n = _count_within(self.count_queryset if self.count_queryset is not None else qs, COUNT_BUDGET_MS)
         if n is not None:
             return n
-        self.capped = True
         # Enough rows to show this page and know there is a next one; the order lets it stop early.
         probe = max(self.page_hint, 1) * self.per_page + 1
-        return len(qs.values_list("pk", flat=True)[:probe])
+        n = len(qs.values_list("pk", flat=True)[:probe])
+        self.capped = n >= probe  # fewer rows than asked for: that is the exact count
+        return n
 
 
 class CustomerChangeList(ChangeList):
