@@ -281,7 +281,15 @@ class EmployeeAdmin(admin.ModelAdmin):
         (_("角色"), {"fields": ("roles",)}),
         (_("部门"), {"fields": ("departments", "managed_departments")}),
     )
-    readonly_fields = ()
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.fieldsets
+        history = (_("记录"), {"fields": ("date_joined", "last_login", "departed_at"), "classes": ("collapse",)})
+        return (*self.fieldsets, history)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("date_joined", "last_login", "departed_at") if obj is not None else ()
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("departments__parent", "groups")
@@ -347,6 +355,7 @@ class EmployeeAdmin(admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         employee = self.get_object(request, object_id)
         if employee is not None:
+            extra_context["employee_departed"] = employee.is_departed
             extra_context["employee_tools"] = self._tools(employee)
             extra_context["employee_panels"] = self._panels(request, employee)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -317,3 +317,12 @@ def test_employee_list_filters_by_department_and_role_and_names_departments_with
     assert "bj1" in by_dep and "sh1" not in by_dep
     by_role = client.get(url, {"role": "manager"}).content.decode()
     assert "sh1" in by_role and "bj1" not in by_role
+
+
+def test_departed_employee_page_says_so_and_shows_when(admin_user):
+    leaver = EmployeeFactory(userid="leaver", status=EmployeeStatus.DEPARTED)
+    html = logged_in(admin_user).get(reverse("admin:org_employee_change", args=[leaver.pk])).content.decode()
+    assert "该成员已离职" in html and "离职时间" in html
+    active = EmployeeFactory(userid="active")
+    html = logged_in(admin_user).get(reverse("admin:org_employee_change", args=[active.pk])).content.decode()
+    assert "该成员已离职" not in html
