@@ -99,7 +99,7 @@ def test_undo_and_cancel_buttons(client, world, django_capture_on_commit_callbac
     undo = Job.objects.get(kind=JobKind.UNDO)
     assert response["Location"] == reverse("admin:customers_job_change", args=[undo.pk])
     assert undo.status == JobStatus.SUCCEEDED and not Tagging.objects.filter(tag=world["vip"]).exists()
-    assert f"#{job.pk}" in client.get(response["Location"]).content.decode()
+    assert reverse("admin:customers_job_change", args=[job.pk]) in client.get(response["Location"]).content.decode()
     # A second undo is refused with a message.
     client.post(reverse("admin:customers_job_undo", args=[job.pk]))
     assert Job.objects.filter(kind=JobKind.UNDO).count() == 1
@@ -122,13 +122,15 @@ def test_job_list_and_pages_are_the_actor_s_own(client, world, django_capture_on
         action_post(client, "", {"select_across": "1", "_selected_action": [world["mine"][0].pk],
                                  "add": [world["vip"].pk], "confirm": "1"})
     job = Job.objects.get()
+    page_url = reverse("admin:customers_job_change", args=[job.pk])
     listing = client.get(reverse("admin:customers_job_changelist") + "?kind=bulk_tagging&status=succeeded")
-    assert listing.status_code == 200 and f"#{job.pk}" in listing.content.decode()
+    assert listing.status_code == 200 and page_url in listing.content.decode()
+    assert "已完成" in listing.content.decode()
     other = EmployeeFactory(roles=["manager"])
     client.force_login(other)
     assert client.get(reverse("admin:customers_job_change", args=[job.pk])).status_code == 404
     assert client.post(reverse("admin:customers_job_undo", args=[job.pk])).status_code == 404
-    assert f"#{job.pk}" not in client.get(reverse("admin:customers_job_changelist")).content.decode()
+    assert page_url not in client.get(reverse("admin:customers_job_changelist")).content.decode()
     boss = EmployeeFactory(roles=["enterprise_admin"])
     client.force_login(boss)
     assert client.get(reverse("admin:customers_job_change", args=[job.pk])).status_code == 200
