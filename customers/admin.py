@@ -58,6 +58,7 @@ from .selectors import (
     sees_all_customers,
     visible_customers,
 )
+from .transfers import without_archived_portraits
 
 # Filters the list page offers (API.md names); the others of FILTER_KEYS pass through untouched.
 TAG_FILTER_KEYS = ("tags_all", "tags_any", "tags_none")
@@ -663,10 +664,15 @@ class CustomerAdmin(admin.ModelAdmin):
         )
         for rel in relations:
             rel.add_way_label = add_way_label(rel.add_way)
-        notes = Paginator(Note.objects.filter(customer=customer).select_related("author"), 10)
+        # A transfer without the portrait leaves the departed author's notes and chat archived (rule 12).
+        notes = Paginator(
+            without_archived_portraits(Note.objects.filter(customer=customer), employee, author_ref="author_id")
+            .select_related("author"), 10,
+        )
         notes_page = notes.get_page(request.GET.get("np"))
         chat = Paginator(
-            Message.objects.filter(customer=customer).select_related("employee").order_by("-sent_at", "-id"), 20
+            without_archived_portraits(Message.objects.filter(customer=customer), employee, author_ref="employee_id")
+            .select_related("employee").order_by("-sent_at", "-id"), 20,
         )
         chat_page = chat.get_page(request.GET.get("mp"))
         events_qs = (

@@ -289,3 +289,18 @@ def test_follow_relations_show_remark_description_way_and_state(world):
     html = login(w.staff).get(url(w.c_shared)).content.decode().split('id="followers"')[1].split("</section>")[0]
     for text in ("张三", "王五", "王总", "周末方便电话", "扫描二维码", "poster-618", "跟进中"):
         assert text in html, text
+
+
+def test_notes_and_chat_archived_by_a_transfer_without_portrait_are_hidden(world):
+    w = world
+    from customers.models import FollowRelation
+
+    Note.objects.create(customer=w.c_shared, author=w.after_staff, text="王五的旧记录")
+    Message.objects.create(msgid="old-1", customer=w.c_shared, employee=w.after_staff, direction="out",
+                           content="王五的旧聊天")
+    FollowRelation.objects.filter(customer=w.c_shared, employee=w.after_staff).update(
+        status="transferred", transferred_to=w.staff, portrait_kept=False)
+    html = login(w.staff).get(url(w.c_shared)).content.decode()
+    assert "王五的旧记录" not in html and "王五的旧聊天" not in html
+    html = login(w.hr).get(url(w.c_shared)).content.decode()
+    assert "王五的旧记录" in html and "王五的旧聊天" in html
