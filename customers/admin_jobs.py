@@ -29,9 +29,11 @@ from .jobs import (
     bulk_tagging_start,
     job_actor_label,
     job_cancel,
+    job_is_stale,
     job_is_undoable,
     job_progress,
     job_undo,
+    jobs_requeue_stale,
     jobs_visible,
 )
 from .models import Job, JobKind, JobStatus, TagSource
@@ -274,6 +276,11 @@ class JobAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         job = self._visible(request, object_id)
+        if job_is_stale(job):
+            # Its worker died and nobody has picked it up yet (e.g. the embedded mode has no worker
+            # to watch): re-queue it now; in eager mode it resumes inline, here.
+            jobs_requeue_stale()
+            job = self._visible(request, object_id)
         undo_jobs = list(job.undone_by.order_by("-pk"))
         active_undo = next((u for u in undo_jobs if u.status not in (JobStatus.FAILED, JobStatus.CANCELLED)), None)
         params = job.params or {}

@@ -461,6 +461,13 @@ def _capped(size: int) -> int:
 # ---------------------------------------------------------------- recovery
 
 
+def job_is_stale(job: Job) -> bool:
+    """Running, but no heartbeat for JOB_STALE_SECONDS: its worker is presumed dead."""
+    if job.status != JobStatus.RUNNING:
+        return False
+    return job.heartbeat_at is None or job.heartbeat_at < timezone.now() - timedelta(seconds=JOB_STALE_SECONDS)
+
+
 def jobs_requeue_stale(*, node: str = "", boot: str = "") -> list[int]:
     """Re-queue jobs whose worker died: `running` with a heartbeat older than JOB_STALE_SECONDS,
     and, when a worker (re)starts as `node`, at once the jobs its previous incarnation owned.

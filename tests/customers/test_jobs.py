@@ -304,3 +304,41 @@ def test_undo_is_refused_while_running_and_for_undo_jobs(admin, tags, monkeypatc
     pending = bulk_tagging_start(actor=actor, add=[vip.pk], source=TagSource.BULK, filter_params={})
     with pytest.raises(Conflict):
         job_undo(actor=actor, job=pending)
+
+
+def test_requeue_leaves_live_jobs_alone_and_recovers_a_restarted_worker_s_jobs(admin, monkeypatch):
+    sent = []
+    monkeypatch.setattr(jobs, "job_enqueue", lambda job_id: sent.append(job_id))
+    now = timezone.now()
+    alive = Job.objects.create(kind=JobKind.BULK_TAGGING, status=JobStatus.RUNNING, heartbeat_at=now,
+                               worker="w2@host|boot2|7|a", actor_employee=admin)
+    previous_life = Job.objects.create(kind=JobKind.BULK_TAGGING, status=JobStatus.RUNNING, heartbeat_at=now,
+                                       worker="w1@host|oldboot|9|b", actor_employee=admin)
+    this_life = Job.objects.create(kind=JobKind.BULK_TAGGING, status=JobStatus.RUNNING, heartbeat_at=now,
+                                   worker="w1@host|newboot|9|c", actor_employee=admin)
+    assert jobs.jobs_requeue_stale() == [] and sent == []
+    # Worker w1 restarts (boot "newboot"): the job its previous life owned is taken back at once.
+    assert jobs.jobs_requeue_stale(node="w1@host", boot="newboot") == [previous_life.pk]
+    previous_life.refresh_from_db()
+    assert previous_life.status == JobStatus.PENDING and sent == [previous_life.pk]
+    alive.refresh_from_db()
+    this_life.refresh_from_db()
+    assert alive.status == this_life.status == JobStatus.RUNNING
+
+
+def test_job_page_requeues_a_job_whose_worker_died(admin, tags, client, monkeypatch,
+                                                   django_capture_on_commit_callbacks):
+    """In the embedded (eager) mode no worker watches: opening the job page resumes it inline."""
+    from django.urls import reverse
+
+    vip, _ = tags
+    CustomerFactory.create_batch(3)
+    monkeypatch.setattr(jobs, "job_enqueue", lambda job_id: None)
+    job = bulk_tagging_start(actor=Actor(employee=admin), add=[vip.pk], source=TagSource.BULK, filter_params={})
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, worker="dead|x|1|y",
+                                         heartbeat_at=timezone.now() - timezone.timedelta(minutes=10))
+    monkeypatch.setattr(jobs, "job_enqueue", lambda job_id: jobs.job_execute(job_id=job_id))
+    client.force_login(admin)
+    page = client.get(reverse("admin:customers_job_change", args=[job.pk]))
+    assert page.status_code == 200 and "已完成" in page.content.decode()
+    assert Tagging.objects.filter(tag=vip).count() == 3
