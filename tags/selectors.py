@@ -128,10 +128,17 @@ class HealthReport:
         return not crowded and not self.near_duplicates
 
 
-def taxonomy_health(*, limit: int = TOP_LEVEL_WARNING, similarity: float = SIMILARITY_WARNING) -> HealthReport:
+def taxonomy_health(
+    *, limit: int = TOP_LEVEL_WARNING, similarity: float = SIMILARITY_WARNING, similar: bool = True
+) -> HealthReport:
     """Warnings: departments whose members see more than `limit` top-level groups, near-duplicate tags.
 
     A department's members see the open top-level groups plus those scoped to that department.
+    Near-duplicates are names equal once case, full/half width and spaces are folded ("VIP客户" /
+    "ｖｉｐ 客户"), and, with `similar`, names whose difflib ratio reaches `similarity` ("保养到期" /
+    "保养已到期"). The same name in two groups (say "其他") is deliberate and not reported.
+    `similar` is quadratic in the number of distinct names: the health page runs it, the
+    tree's warning badge does not.
     """
     report = HealthReport()
     roots = TagGroup.objects.filter(parent__isnull=True).annotate(n=Count("departments"))
@@ -151,12 +158,12 @@ def taxonomy_health(*, limit: int = TOP_LEVEL_WARNING, similarity: float = SIMIL
     seen: dict[str, Tag] = {}
     for tag in tags:
         key = normalise_for_compare(tag.name)
-        if key in seen:
-            report.near_duplicates.append((seen[key], tag, "same"))
-        else:
+        if key not in seen:
             seen[key] = tag
+        elif seen[key].name != tag.name:
+            report.near_duplicates.append((seen[key], tag, "same"))
     keys = list(seen.items())
-    if len(keys) <= 2000:  # pairwise ratio is quadratic; a taxonomy is a few hundred tags
+    if similar and len(keys) <= 3000:  # a taxonomy is a few hundred tags; beyond this, skip the quadratic pass
         for i, (ka, ta) in enumerate(keys):
             matcher = difflib.SequenceMatcher(None, "", ka)  # seq2 is the one difflib caches
             for kb, tb in keys[i + 1:]:

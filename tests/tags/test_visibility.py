@@ -163,3 +163,22 @@ def _clear_world():
     Employee.objects.filter(userid__startswith="prop").delete()
     Department.objects.update(parent=None)
     Department.objects.all().delete()
+
+
+def test_health_reports_crowding_and_folded_duplicates_not_reused_names(company):
+    from tags.selectors import taxonomy_health
+
+    for i in range(18):
+        make_tag_group(f"开放{i}")
+    for i in range(3):
+        make_tag_group(f"售后{i}", departments=[company.after_sales])
+    make_tag_group("甲", tags=["VIP客户", "其他", "保养到期"])
+    make_tag_group("乙", tags=["ｖｉｐ 客户", "其他", "保养已到期"])
+    report = taxonomy_health()
+    assert report.crowded_departments == [(company.after_sales, 23)]  # 20 open + 3 of its own
+    pairs = {(a.name, b.name, kind) for a, b, kind in report.near_duplicates}
+    assert ("VIP客户", "ｖｉｐ 客户", "same") in pairs
+    assert ("保养到期", "保养已到期", "similar") in pairs
+    assert not any("其他" in (a, b) for a, b, _ in pairs)
+    cheap = taxonomy_health(similar=False)
+    assert {(a.name, b.name) for a, b, _ in cheap.near_duplicates} == {("VIP客户", "ｖｉｐ 客户")}
