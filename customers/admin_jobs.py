@@ -52,6 +52,11 @@ FILTER_LABELS = {
     "added_to": gettext_lazy("添加日期止"),
 }
 FAILED_SHOWN = 200
+RESULT_LABELS = {
+    JobKind.BULK_TAGGING: {"added": gettext_lazy("新增"), "removed": gettext_lazy("移除"),
+                           "unchanged": gettext_lazy("无需修改")},
+    JobKind.UNDO: {"removed": gettext_lazy("移除"), "restored": gettext_lazy("恢复"), "kept": gettext_lazy("保留")},
+}
 
 
 def _actor(request) -> Actor:
@@ -206,8 +211,8 @@ class JobAdmin(admin.ModelAdmin):
     """任务: who ran what, when, how it ended; each job's page shows live progress, the summary,
     failed items, and cancel / undo."""
 
-    list_display = ("job_cell", "status_cell", "actor_cell", "progress_cell", "created_at", "finished_at",
-                    "duration_cell")
+    list_display = ("job_cell", "status_cell", "actor_cell", "progress_cell", "result_cell", "created_at",
+                    "finished_at", "duration_cell")
     list_display_links = ("job_cell",)
     list_filter = (KindFilter, "status")
     list_per_page = 50
@@ -253,6 +258,13 @@ class JobAdmin(admin.ModelAdmin):
             return format_html('{} <span class="errornote-inline">{}</span>', text,
                                _("失败 %(n)s") % {"n": job.failed_items})
         return text
+
+    @admin.display(description=gettext_lazy("结果"))
+    def result_cell(self, job: Job):
+        counts = job.counts or {}
+        labels = RESULT_LABELS.get(job.kind, {})
+        parts = [f"{labels.get(k, k)} {v:,}" for k, v in counts.items() if v]
+        return "，".join(parts) or "—"
 
     @admin.display(description=gettext_lazy("耗时"))
     def duration_cell(self, job: Job):

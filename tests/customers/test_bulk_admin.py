@@ -125,7 +125,7 @@ def test_job_list_and_pages_are_the_actor_s_own(client, world, django_capture_on
     page_url = reverse("admin:customers_job_change", args=[job.pk])
     listing = client.get(reverse("admin:customers_job_changelist") + "?kind=bulk_tagging&status=succeeded")
     assert listing.status_code == 200 and page_url in listing.content.decode()
-    assert "已完成" in listing.content.decode()
+    assert "已完成" in listing.content.decode() and "新增 6" in listing.content.decode()
     other = EmployeeFactory(roles=["manager"])
     client.force_login(other)
     assert client.get(reverse("admin:customers_job_change", args=[job.pk])).status_code == 404
