@@ -22,6 +22,11 @@ def small_chunks(monkeypatch):
 
 @pytest.fixture
 def shop(transactional_db):
+    from django.apps import apps
+
+    from org.roles import sync_role_permissions
+
+    sync_role_permissions(apps)  # an earlier transactional test may have flushed the role groups' permissions
     _g, (vip, potential) = make_tag_group("客户等级", tags=["VIP客户", "潜在客户"])
     manager = EmployeeFactory(userid="boss", name="王经理", roles=["manager"])
     matching = CustomerFactory.create_batch(63, followers=[manager])
