@@ -15,6 +15,11 @@ CHANGELIST = "admin:customers_customer_changelist"
 
 @pytest.fixture
 def world(db):
+    from django.apps import apps
+
+    from org.roles import sync_role_permissions
+
+    sync_role_permissions(apps)  # transactional tests earlier in the session flush the role permissions
     _g, (vip, cold) = make_tag_group("等级", tags=["VIP", "冷淡"])
     _l, (black,) = make_tag_group("合规", locked=True, tags=["黑名单"])
     manager = EmployeeFactory(userid="manager1", roles=["manager"])
