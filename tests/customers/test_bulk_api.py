@@ -248,3 +248,20 @@ def test_failed_items_are_listed_in_the_job(vip, django_capture_on_commit_callba
     assert body["failed_count"] == 1
     assert body["failed_items"] == [{"customer": theirs.pk, "errors": [
         {"code": "not_found", "message": "客户不存在或不可见"}]}]
+
+
+def test_exactly_10000_operations_are_accepted_and_one_bad_one_rejects_them_all(key_api, vip):
+    from customers.models import Customer
+
+    Customer.objects.bulk_create([Customer(external_userid=f"wmbulk{i:05d}", name=f"客户{i}") for i in range(10_000)])
+    ids = list(Customer.objects.order_by("pk").values_list("pk", flat=True))
+    operations = [{"customer": c, "add": [vip[0].pk]} for c in ids]
+    operations[9_999] = {"customer": ids[-1], "add": [vip[0].pk], "remove": [vip[0].pk]}
+    response = key_api.post(BULK, {"operations": operations}, format="json")
+    assert response.status_code == 400
+    assert [d["index"] for d in response.json()["error"]["details"]] == [9_999]
+    assert not Tagging.objects.exists() and not TagEvent.objects.exists()
+    operations[9_999] = {"customer": ids[-1], "add": [vip[0].pk]}
+    response = key_api.post(BULK, {"operations": operations}, format="json")
+    assert response.status_code == 200 and response.json() == {"added": 10_000, "removed": 0, "unchanged": 0}
+    assert TagEvent.objects.filter(tag=vip[0], source=TagSource.API).count() == 10_000
