@@ -15,7 +15,9 @@ from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -52,6 +54,18 @@ FILTER_LABELS = {
     "added_to": gettext_lazy("添加日期止"),
 }
 FAILED_SHOWN = 200
+LOG_EVENTS = {
+    "created": gettext_lazy("创建"),
+    "started": gettext_lazy("开始执行"),
+    "resumed": gettext_lazy("继续执行"),
+    "requeued": gettext_lazy("重新排队"),
+    "cancel_requested": gettext_lazy("请求取消"),
+    "cancelled": gettext_lazy("已取消"),
+    "succeeded": gettext_lazy("完成"),
+    "failed": gettext_lazy("失败"),
+    "crashed": gettext_lazy("出错"),
+    "total_adjusted": gettext_lazy("总数校正"),
+}
 RESULT_LABELS = {
     JobKind.BULK_TAGGING: {"added": gettext_lazy("新增"), "removed": gettext_lazy("移除"),
                            "unchanged": gettext_lazy("无需修改")},
@@ -195,6 +209,16 @@ def bulk_tag_action(modeladmin, request, queryset):
 # ---------------------------------------------------------------- the jobs list and job page
 
 
+def _log_row(entry: dict) -> dict:
+    """A log entry for display: local time, the event in words."""
+    at = parse_datetime(entry.get("at") or "")
+    return {
+        "at": localtime(at).strftime("%Y-%m-%d %H:%M:%S") if at else "",
+        "event": LOG_EVENTS.get(entry.get("event"), entry.get("event", "")),
+        "message": entry.get("message", ""),
+    }
+
+
 class KindFilter(admin.SimpleListFilter):
     title = gettext_lazy("类型")
     parameter_name = "kind"
@@ -222,6 +246,9 @@ class JobAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return jobs_visible(_actor(request))
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": _("任务"), **(extra_context or {})})
 
     # Everyone who logs in sees their own jobs; the queryset decides which.
     def has_module_permission(self, request):
@@ -313,7 +340,7 @@ class JobAdmin(admin.ModelAdmin):
             "remove_names": [remove_names.get(t, f"#{t}") for t in params.get("remove") or []],
             "failed": (job.errors or [])[:FAILED_SHOWN],
             "failed_more": max(job.failed_items - FAILED_SHOWN, 0),
-            "log": list(reversed(job.log or [])),
+            "log": [_log_row(entry) for entry in reversed(job.log or [])],
             "undo_jobs": undo_jobs,
             "can_cancel": job.status in (JobStatus.PENDING, JobStatus.RUNNING) and not job.cancel_requested,
             "can_undo": job_is_undoable(job) and active_undo is None,
