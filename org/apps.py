@@ -9,13 +9,17 @@ class OrgConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        post_migrate.connect(_sync_roles, sender=self)
+        post_migrate.connect(_sync_roles, dispatch_uid="org.sync_role_permissions")
 
 
+# post_migrate is sent once per app, in INSTALLED_APPS order, and auth creates each app's
+# permissions in its own handler for that app: the roles are complete only after the last app
+# (also after a test flush, which wipes them).
 def _sync_roles(sender, apps=None, **kwargs):
-    # Runs after create_permissions (auth's post_migrate handler is connected first).
+    from django.apps import apps as global_apps
+
+    if sender.label != list(global_apps.get_app_configs())[-1].label:
+        return
     from .roles import sync_role_permissions
 
-    if apps is None:
-        from django.apps import apps
-    sync_role_permissions(apps)
+    sync_role_permissions(apps or global_apps)
