@@ -662,8 +662,17 @@ class CustomerAdmin(admin.ModelAdmin):
         relations = list(
             FollowRelation.objects.filter(customer=customer).select_related("employee").order_by("status", "added_at")
         )
+        sees_archive = employee.has_role(Role.ENTERPRISE_ADMIN, Role.HR)
         for rel in relations:
             rel.add_way_label = add_way_label(rel.add_way)
+            # Rule 12: a transfer without the portrait leaves the departed's remark and description
+            # archived: only enterprise admins and HR (and the departed themself) still read them.
+            rel.portrait_archived = (
+                rel.status == RelationStatus.TRANSFERRED and rel.portrait_kept is not True
+                and not sees_archive and rel.employee_id != employee.pk
+            )
+            if rel.portrait_archived:
+                rel.remark = rel.description = ""
         # A transfer without the portrait leaves the departed author's notes and chat archived (rule 12).
         notes = Paginator(
             without_archived_portraits(Note.objects.filter(customer=customer), employee, author_ref="author_id")

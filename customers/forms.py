@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from tags.models import NAME_MAX_LENGTH, PersonalTag, Tag, TagGroup
+from tags.selectors import locked_group_ids
 
 
 @dataclass
@@ -20,6 +21,7 @@ class GroupNode:
     depth: int = 0
     editable: bool = True
     field_name: str = ""
+    locked_by_ancestor: bool = False
 
     @property
     def colour(self) -> int:
@@ -28,7 +30,8 @@ class GroupNode:
 
     @property
     def locked(self) -> bool:
-        return self.group.locked
+        """Locked itself or through an ancestor (a locked group locks its whole subtree)."""
+        return self.group.locked or self.locked_by_ancestor
 
     @property
     def single_choice(self) -> bool:
@@ -48,6 +51,7 @@ def build_tag_tree(groups, tags, *, can_edit_locked: bool) -> list[GroupNode]:
         tags_by_group.setdefault(t.group_id, []).append(t)
 
     nodes: list[GroupNode] = []
+    locked_ids = locked_group_ids()  # the service's definition: own flag or a locked ancestor
 
     def walk(parent_id, depth):
         for g in sorted(by_parent.get(parent_id, []), key=lambda g: (g.order, g.pk)):
@@ -56,8 +60,9 @@ def build_tag_tree(groups, tags, *, can_edit_locked: bool) -> list[GroupNode]:
                     group=g,
                     tags=tags_by_group.get(g.pk, []),
                     depth=depth,
-                    editable=can_edit_locked or not g.locked,
+                    editable=can_edit_locked or g.pk not in locked_ids,
                     field_name=f"group_{g.pk}",
+                    locked_by_ancestor=g.pk in locked_ids and not g.locked,
                 )
             )
             walk(g.pk, depth + 1)
@@ -98,6 +103,7 @@ class CustomerTagsForm(forms.Form):
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.all_nodes = list(nodes)
         self.nodes = [n for n in nodes if n.tags]
         self.can_personal = can_personal
         self.current_tag_ids = set(current_tag_ids)
@@ -163,7 +169,18 @@ class CustomerTagsForm(forms.Form):
         (a read-only group always shows the customer's real tags), its errors, and for read-only
         groups the hidden inputs that post their current value back unchanged."""
         rows = []
-        for node in self.nodes:
+        for index, node in enumerate(self.all_nodes):
+            if not node.tags:
+                # A group with no tags of its own but tagged sub-groups (行业 > 制造业 > 汽车): a header row,
+                # or its sub-groups would look nested under the previous group.
+                below = []
+                for later in self.all_nodes[index + 1:]:
+                    if later.depth <= node.depth:
+                        break
+                    below.append(later)
+                if any(n.tags for n in below):
+                    rows.append({"node": node, "header": True})
+                continue
             bf = self[node.field_name]
             initial = self._as_set(bf.field.initial)
             current = initial if (not node.editable or not self.is_bound) else self._as_set(bf.value())

@@ -144,6 +144,9 @@ def parse_customer_filter(params: Mapping[str, str]) -> CustomerFilter:
         if value is None:
             return None
         value = str(value).strip()
+        if "\x00" in value:  # PostgreSQL cannot compare text with NUL: bad input, not a 500
+            errors[key] = _("不能包含 NUL 字符")
+            return None
         return value or None
 
     for key in ("tags_all", "tags_any", "tags_none"):

@@ -34,7 +34,7 @@ from org.actors import Actor
 from org.models import Employee, EmployeeStatus, Role
 from tagportal.errors import NotAllowed, NotFound, ValidationFailed
 from tags.models import PersonalTag, Tag, TagGroup
-from tags.selectors import visible_tags
+from tags.selectors import locked_group_ids, visible_tags
 
 from .models import (
     Customer,
@@ -102,6 +102,35 @@ def _check_actor_can_write(actor: Actor) -> None:
         raise NotAllowed(_("离职成员不能再操作。"), code="departed")
 
 
+CUSTOMER_EDITOR_ROLES = (Role.ENTERPRISE_ADMIN, Role.TAG_ADMIN, Role.MANAGER, Role.STAFF)
+
+
+def may_change_customers(actor: Actor) -> bool:
+    """HR sees every customer (to hand them over, rule 5) but changes none of their tags and writes
+    no notes; an employee who is HR *and* staff, manager or an admin may, through that other role.
+    Enterprise level (API clients without an employee, automation) may."""
+    employee = actor.employee
+    return employee is None or not employee.has_role(Role.HR) or employee.has_role(*CUSTOMER_EDITOR_ROLES)
+
+
+def _check_may_change_customers(actor: Actor, source: str | None = None) -> None:
+    """HR's own edits are refused; a transfer HR runs (source `transfer`) may still move tags."""
+    if source != TagSource.TRANSFER and not may_change_customers(actor):
+        raise NotAllowed(_("人事只能查看客户，不能修改客户标签或写跟进记录。"), code="hr_read_only")
+
+
+def _has_nul(value: Any) -> bool:
+    """A NUL character anywhere in a string, a mapping's keys or values, or a list: PostgreSQL
+    stores none of them (text and jsonb), so it is bad input, not a server error."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def can_change_locked(actor: Actor) -> bool:
     """Locked groups: tag admins, enterprise admins, and enterprise level (API clients without an
     employee, automation) may apply and remove their tags; staff and managers may not."""
@@ -117,15 +146,13 @@ class _Taxonomy:
         }
         self.tags: dict[int, Tag] = {t.pk: t for t in Tag.objects.filter(pk__in=set(tag_ids))}
         self._siblings: dict[int, set[int]] = {}
+        self._locked: set[int] | None = None
 
     def locked(self, tag_id: int) -> bool:
-        group_id = self.tags[tag_id].group_id
-        while group_id is not None:
-            group = self.groups[group_id]
-            if group["locked"]:
-                return True
-            group_id = group["parent_id"]
-        return False
+        """Its group or an ancestor is locked (`tags.selectors.locked_group_ids`, as the portrait form)."""
+        if self._locked is None:
+            self._locked = locked_group_ids()
+        return self.tags[tag_id].group_id in self._locked
 
     def single_choice_group(self, tag_id: int) -> int | None:
         group_id = self.tags[tag_id].group_id
@@ -172,9 +199,14 @@ def _check_source(source: str) -> None:
         raise ValueError(f"unknown tag source {source!r}")
 
 
-def _item_errors(actor: Actor, add: set[int], remove: set[int], taxonomy: _Taxonomy, visible: set[int]) -> list[dict]:
+def _item_errors(
+    actor: Actor, add: set[int], remove: set[int], taxonomy: _Taxonomy, visible: set[int], source: str | None = None
+) -> list[dict]:
     """The rule violations of one customer's enterprise-tag change, each with the offending ids."""
     errors = []
+    if source != TagSource.TRANSFER and not may_change_customers(actor):  # also what a bulk job checks before it starts
+        errors.append({"code": "hr_read_only", "message": _("人事只能查看客户，不能修改客户标签"),
+                       "tags": sorted(add | remove)})
     unknown = sorted((add | remove) - visible)
     if unknown:
         errors.append({"code": "unknown_tags", "message": _("未知或不可见的标签"), "tags": unknown})
@@ -321,6 +353,22 @@ def _audit(pairs: Iterable[tuple[int, int]], action: str, *, actor, source, job,
     return len(events)
 
 
+def _lock_customers(customer_ids: Iterable[int]) -> None:
+    """Take the row locks of the customers a change touches, in id order, before reading or writing
+    their taggings: two writers on one customer then run one after the other, so a single-choice
+    group never ends with two tags (each sees the other's committed siblings), and the fixed order
+    cannot deadlock. (SQLite has one writer at a time anyway.)"""
+    if connection.vendor != "postgresql":
+        return
+    ids = sorted(set(customer_ids))
+    with connection.cursor() as cursor:
+        for chunk in _chunks(ids, _in_chunk_size()):
+            cursor.execute(
+                f"SELECT id FROM {Customer._meta.db_table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+                [chunk],
+            )
+
+
 def _touch(customer_ids: Iterable[int], now) -> None:
     ids = sorted(set(customer_ids))
     for chunk in _chunks(ids, _in_chunk_size()):
@@ -338,6 +386,7 @@ def _apply(
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Write validated changes: {tag_id: customer ids} to add and to remove. Returns (added, removed) pairs."""
     now = timezone.now()
+    _lock_customers({c for ids in adds.values() for c in ids} | {c for ids in removes.values() for c in ids})
     removed = _delete_siblings(adds, taxonomy)
     removed += _delete_taggings(removes)
     # Sorted by (tag, customer): inserts walk the (tag, customer) unique index in order.
@@ -414,6 +463,7 @@ def customer_tags_update(
     """
     _check_source(source)
     _check_actor_can_write(actor)
+    _check_may_change_customers(actor, source)
     add_ids, remove_ids = set(_as_ids(add, "add")), set(_as_ids(remove, "remove"))
     padd_ids, premove_ids = set(_as_ids(personal_add, "personal_add")), set(_as_ids(personal_remove, "personal_remove"))
     customer = _reachable_customer(actor, customer)
@@ -422,7 +472,7 @@ def customer_tags_update(
     if add_ids or remove_ids:
         taxonomy = _Taxonomy(add_ids | remove_ids)
         visible = _visible_tag_ids(actor, add_ids | remove_ids)
-        errors = _item_errors(actor, add_ids, remove_ids, taxonomy, visible)
+        errors = _item_errors(actor, add_ids, remove_ids, taxonomy, visible, source)
         if errors:
             first = errors[0]
             details = {"customer": customer.pk, "errors": errors, "tags": first["tags"]}
@@ -502,6 +552,7 @@ def customer_tags_replace(
     Personal tags: only the actor's own are replaced.
     """
     _check_actor_can_write(actor)
+    _check_may_change_customers(actor, source)
     customer = _reachable_customer(actor, customer)
     add: set[int] = set()
     remove: set[int] = set()
@@ -550,6 +601,7 @@ def customers_tags_bulk_update(
     """
     _check_source(source)
     _check_actor_can_write(actor)
+    _check_may_change_customers(actor, source)
     ops = list(operations)
     all_tags: set[int] = set()
     parsed: list[tuple[int, set[int], set[int]]] = []
@@ -581,7 +633,7 @@ def customers_tags_bulk_update(
     def check(add: set[int], remove: set[int]) -> list[dict]:
         key = (frozenset(add), frozenset(remove))
         if key not in checked:
-            checked[key] = _item_errors(actor, add, remove, taxonomy, visible)
+            checked[key] = _item_errors(actor, add, remove, taxonomy, visible, source)
         return checked[key]
 
     for index, (customer_id, add, remove) in enumerate(parsed):
@@ -673,7 +725,10 @@ def _clean_followers(actor: Actor, raw: Any) -> list[tuple[Employee, dict]]:
                 continue
             value = item[key]
             if key == "added_at":
-                parsed = parse_datetime(value) if isinstance(value, str) else None
+                try:
+                    parsed = parse_datetime(value) if isinstance(value, str) else None
+                except ValueError:  # well formed but impossible, e.g. "2024-13-45T00:00:00"
+                    parsed = None
                 if parsed is None:
                     errors[i] = _("added_at 不是有效时间：%(v)s") % {"v": value}
                     break
@@ -689,7 +744,8 @@ def _clean_followers(actor: Actor, raw: Any) -> list[tuple[Employee, dict]]:
         else:
             out.append((employee, values))
     if errors:
-        raise ValidationFailed(_("跟进人无效。"), details={"followers": errors})
+        first = next(iter(errors.values()))
+        raise ValidationFailed(_("跟进人无效：%(e)s") % {"e": first}, details={"followers": errors})
     return out
 
 
@@ -704,6 +760,11 @@ def customer_upsert(*, actor: Actor, data: Mapping[str, Any]) -> tuple[Customer,
     _check_actor_can_write(actor)
     if not isinstance(data, Mapping):
         raise ValidationFailed(_("请求体必须是对象。"))
+    with_nul = sorted(str(k) for k, v in data.items() if _has_nul(k) or _has_nul(v))
+    if with_nul:
+        raise ValidationFailed(
+            _("%(k)s 不能包含 NUL 字符。") % {"k": "、".join(with_nul)}, details={k: "NUL character" for k in with_nul}
+        )
     external_userid = data.get("external_userid")
     if not isinstance(external_userid, str) or not EXTERNAL_USERID_RE.match(external_userid):
         raise ValidationFailed(
@@ -764,11 +825,14 @@ NOTE_MAX_LENGTH = 5000
 def note_create(*, actor: Actor, customer: Customer | int, text: str) -> Note:
     """添加跟进记录: a note on a customer the actor sees, by the acting employee."""
     _check_actor_can_write(actor)
+    _check_may_change_customers(actor)
     if actor.employee is None:
         raise ValidationFailed(_("跟进记录需要指定成员 (employee)。"), details={"employee": "required"})
     text = (text or "").strip() if isinstance(text, str) or text is None else None
     if not text:
         raise ValidationFailed(_("内容不能为空。"), details={"text": "required"})
+    if "\x00" in text:
+        raise ValidationFailed(_("内容不能包含 NUL 字符。"), details={"text": "NUL character"})
     if len(text) > NOTE_MAX_LENGTH:
         raise ValidationFailed(
             _("内容不能超过 %(n)d 个字符。") % {"n": NOTE_MAX_LENGTH}, details={"text": "too long"}

@@ -125,6 +125,48 @@ def customer_taggings_delete(*, actor: Actor, tags: Sequence[Tag]) -> int:
     return len(pairs)
 
 
+def personal_taggings_delete(*, actor: Actor, personal_tag) -> int:
+    """A personal tag is being deleted: audit its removal from every customer carrying it (source
+    manual, the owner acting), then delete those taggings. Two statements whatever the number."""
+    if not apps.is_installed("customers"):
+        return 0
+    PersonalTagging = apps.get_model("customers", "PersonalTagging")
+    TagEvent = apps.get_model("customers", "TagEvent")
+    rows = PersonalTagging.objects.filter(personal_tag_id=personal_tag.pk)
+    customer_ids = list(rows.values_list("customer_id", flat=True))
+    common = {**_event_kwargs(actor), "source": "manual"}
+    TagEvent.objects.bulk_create(
+        [TagEvent(customer_id=c, personal_tag_id=personal_tag.pk, tag_name=personal_tag.name[:64], action="remove",
+                  **common) for c in customer_ids],
+        batch_size=5000,
+    )
+    rows.delete()
+    return len(customer_ids)
+
+
+def single_choice_conflicts(*, group_tag_ids: Sequence[int], incoming_tag_ids: Sequence[int]) -> int:
+    """Rule 7 check before a taxonomy change: how many customers would end up with two tags of one
+    single-choice group, when the tags `incoming_tag_ids` join (or are merged into) the group whose
+    tags are `group_tag_ids`. Counts customers holding more than one of the union (0 without the
+    customers app)."""
+    models = _customers_models()
+    if models is None:
+        return 0
+    from django.db.models import Count
+
+    ids = sorted(set(group_tag_ids) | set(incoming_tag_ids))
+    if len(ids) < 2:
+        return 0
+    Tagging = models[0]
+    return (
+        Tagging.objects.filter(tag_id__in=ids)
+        .values("customer_id")
+        .annotate(n=Count("tag_id"))
+        .filter(n__gt=1)
+        .count()
+    )
+
+
 def tagging_counts(tag_ids: Sequence[int]) -> dict[int, int]:
     """How many customers carry each tag (for delete confirmations); 0 without the customers app."""
     models = _customers_models()

@@ -76,6 +76,26 @@ def can_apply_locked(employee: Employee | None) -> bool:
     return employee is None or employee.has_role(Role.ENTERPRISE_ADMIN, Role.TAG_ADMIN)
 
 
+def locked_group_ids() -> set[int]:
+    """Rule 6, the one definition of "locked": a locked group locks its whole subtree, so a group is
+    locked when it or any ancestor has the flag. One query over the (small) group table; the
+    portrait form and the tagging service both ask here."""
+    rows = {
+        pk: (parent_id, locked)
+        for pk, parent_id, locked in TagGroup.objects.values_list("pk", "parent_id", "locked")
+    }
+    result: set[int] = set()
+    for pk in rows:
+        node: int | None = pk
+        while node is not None and node in rows:
+            parent_id, locked = rows[node]
+            if locked:
+                result.add(pk)
+                break
+            node = parent_id
+    return result
+
+
 def tag_groups_for_display(employee: Employee | None) -> list[TagGroup]:
     """Visible groups in tree order with their tags prefetched (for the portrait and the panel)."""
     from django.db.models import Prefetch

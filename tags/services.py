@@ -23,7 +23,7 @@ from django.db.models.functions import Lower
 
 from org.actors import Actor
 from org.models import Department, Employee
-from tagportal.errors import NotAllowed, NotFound, ValidationFailed
+from tagportal.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from tagportal.locks import tree_lock
 
 from . import hooks
@@ -138,6 +138,25 @@ def _compact_tree_ids() -> None:
             TagGroup.objects.filter(tree_id=actual).update(tree_id=expected)
 
 
+def _group_tag_ids(group_id: int, *, exclude=()) -> list[int]:
+    return list(Tag.objects.filter(group_id=group_id).exclude(pk__in=list(exclude)).values_list("pk", flat=True))
+
+
+def _refuse_single_choice_conflicts(*, group: TagGroup, incoming: Sequence[int], exclude=(), what: str) -> None:
+    """Rule 7: a customer holds at most one tag of a single-choice group. A taxonomy change that
+    would give customers two (merge or move into the group, turning single-choice on) is refused
+    (409, the number of customers in the message, nothing changed)."""
+    n = hooks.single_choice_conflicts(group_tag_ids=_group_tag_ids(group.pk, exclude=exclude),
+                                      incoming_tag_ids=list(incoming))
+    if n:
+        raise Conflict(
+            f"标签组“{group.name}”是单选组：{what}后将有 {n} 位客户同时有该组的两个标签。"
+            "请先处理这些客户的标签，再重试。",
+            details={"customers": n, "group": group.pk},
+            code="single_choice_conflict",
+        )
+
+
 def _save_or_duplicate(obj, message: str) -> None:
     """Save; a unique-constraint race lost to another writer becomes a clear 400, not a 500."""
     try:
@@ -222,6 +241,8 @@ def tag_group_update(
             group.locked = bool(locked)
             changed.append("locked")
         if single_choice is not None and bool(single_choice) != group.single_choice:
+            if single_choice:
+                _refuse_single_choice_conflicts(group=group, incoming=(), what="设为单选")
             group.single_choice = bool(single_choice)
             changed.append("single_choice")
         if changed:
@@ -411,6 +432,8 @@ def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | 
     new_name = tag.name if name is None else clean_name(name)
     if target.pk != tag.group_id or new_name.lower() != tag.name.lower():
         _check_tag_sibling_name(name=new_name, group=target, exclude_pk=tag.pk)
+    if target.pk != tag.group_id and target.single_choice:
+        _refuse_single_choice_conflicts(group=target, incoming=[tag.pk], what=f"移入标签“{tag.name}”")
     if target.pk != tag.group_id and order is None:
         order = _next_order(Tag.objects.filter(group=target))
     tag.group = target
@@ -461,6 +484,10 @@ def tag_merge(*, actor: Actor, source: Tag, target: Tag) -> int:
     if len(locked) != 2:
         raise NotFound("标签不存在。")
     source, target = locked[source.pk], locked[target.pk]
+    if target.group.single_choice:
+        # After the merge, source's customers hold target: those holding another tag of target's group clash.
+        _refuse_single_choice_conflicts(group=target.group, incoming=[source.pk], exclude=[target.pk],
+                                        what=f"把“{source.name}”合并到“{target.name}”")
     moved = hooks.run_tag_merge_handlers(actor=actor, source=source, target=target)
     source.delete()
     return moved
@@ -505,6 +532,7 @@ def personal_tag_update(*, actor: Actor, personal_tag: PersonalTag, name: str) -
 @transaction.atomic
 def personal_tag_delete(*, actor: Actor, personal_tag: PersonalTag) -> None:
     _require_owner(actor, personal_tag.owner)
+    hooks.personal_taggings_delete(actor=actor, personal_tag=personal_tag)  # audited, never silently lost
     personal_tag.delete()
 
 

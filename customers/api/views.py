@@ -104,7 +104,9 @@ class CustomerViewSet(ActorMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     @action(detail=True, methods=["post"])
     def tags(self, request, pk=None):
         customer = _visible_or_404(self)
-        body = request.data if isinstance(request.data, dict) else {}
+        body = request.data
+        if not isinstance(body, dict):
+            raise ValidationFailed("请求体必须是对象，例如 {\"add\": [1, 2]}。", details={"body": "expected an object"})
         lists = {}
         for key in _ID_LISTS:
             value = body.get(key, [])

@@ -23,6 +23,8 @@ def request_actor(request: Request) -> Actor:
     if cached is not None:
         return cached
     userid = named_employee_userid(request)
+    if isinstance(userid, str) and "\x00" in userid:
+        raise ValidationFailed("employee must not contain NUL characters.", details={"employee": "NUL character"})
     if isinstance(request.auth, ApiClient):
         client = request.auth
         employee = None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from tagportal.errors import DomainError
 
@@ -32,6 +34,11 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response(error_body("invalid", _first_message(details), details), status=400)
+    if isinstance(exc, DataError):
+        # Safety net: a value the database refuses (a NUL character, out of range) is bad input, not a 500.
+        set_rollback()
+        return Response(error_body("invalid", "请求中有数据库无法保存的值（例如 NUL 字符或超出范围的数字）。"),
+                        status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
