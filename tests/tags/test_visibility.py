@@ -58,6 +58,18 @@ def test_third_level_needs_both_ancestors(company):
     assert names(visible_tags(company.seller)) == ["整车厂"]
 
 
+def test_restricted_grandparent_hides_open_middle_and_open_leaf(company):
+    """Rule 4 through two levels: the leaf and the middle are open, only the top is scoped; an
+    outsider sees none of the three (a check of the parent alone would show them the leaf)."""
+    top, _ = make_tag_group("行业", departments=[company.sales])
+    mid, _ = make_tag_group("制造业", parent=top)
+    make_tag_group("汽车", parent=mid, tags=["整车厂"])
+    assert names(visible_tag_groups(company.staff)) == []
+    assert names(visible_tags(company.staff)) == []
+    assert names(visible_tag_groups(company.seller)) == ["制造业", "汽车", "行业"]
+    assert names(visible_tags(company.seller)) == ["整车厂"]
+
+
 def test_tags_visible_exactly_when_group_is(company):
     make_tag_group("售后服务", departments=[company.after_sales], tags=["保养到期", "延保服务"])
     make_tag_group("客户等级", tags=["VIP客户"])
