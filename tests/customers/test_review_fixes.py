@@ -360,3 +360,18 @@ def test_portrait_shows_a_header_row_for_a_group_with_only_sub_groups(world):
     assert order == sorted(order)
     assert "tp-group-header tp-depth-0" in html and "tp-group-header tp-depth-1" in html
     assert 'data-group="空行业"' not in html
+
+
+@pytest.mark.parametrize("query", ["q=%00", "follower=a%00", "state=%00x", "external_userid=%00"])
+def test_nul_in_the_admin_customer_list_filter_is_a_message_not_a_500(world, query):
+    client = Client()
+    client.force_login(world.staff)
+    response = client.get(reverse("admin:customers_customer_changelist") + "?" + query)
+    assert response.status_code == 200
+    assert "NUL" in response.content.decode()  # the filter error, shown as a message
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tags/", "/api/v1/tag-groups/", "/api/v1/jobs/"])
+def test_nul_in_employee_is_400_on_every_endpoint(crm, path):
+    response = crm.get(path, {"employee": "\x00"})
+    assert response.status_code == 400, response.content
