@@ -228,7 +228,13 @@ class EmployeeForm(forms.ModelForm):
         current = Employee.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
         try:
             if current is not None:
-                services._check_may_edit(self.actor, current)
+                changed = services.employee_changed_fields(
+                    current,
+                    **{f: cleaned[f] for f in ("userid", "name", "status", "roles") if f in cleaned},
+                    **{f: cleaned.get(f) or [] for f in ("departments", "managed_departments")},
+                    password=cleaned.get("new_password"),
+                )
+                services._check_may_edit(self.actor, current, changed)
             services.employee_check_roles(actor=self.actor, employee=current, roles=cleaned.get("roles") or [])
         except DomainError as exc:
             raise ValidationError(exc.message) from exc

@@ -230,11 +230,44 @@ def employee_check_roles(*, actor: Actor, employee: Employee | None, roles: Iter
     return roles
 
 
-def _check_may_edit(actor: Actor, employee: Employee) -> None:
+def employee_changed_fields(employee: Employee, **values) -> set[str]:
+    """Which of `values` (userid, name, departments, managed_departments, roles, status,
+    password) would change `employee`; `_UNSET`/missing ones are not changes."""
+    changed = set()
+    for field, value in values.items():
+        if value is _UNSET:
+            continue
+        if field == "password":
+            if value:
+                changed.add(field)
+        elif field in ("departments", "managed_departments"):
+            new_ids = {d if isinstance(d, int) else d.pk for d in value}
+            if new_ids != set(getattr(employee, field).values_list("pk", flat=True)):
+                changed.add(field)
+        elif field == "roles":
+            if set(value) != employee.roles:
+                changed.add(field)
+        elif field in ("userid", "name"):
+            if (value or "").strip() != getattr(employee, field):
+                changed.add(field)
+        elif value != getattr(employee, field):
+            changed.add(field)
+    return changed
+
+
+# Changing these on a privileged account could take it over or widen what it sees.
+GUARDED_FIELDS = frozenset({"password", "userid", "departments", "managed_departments", "roles", "status"})
+
+
+def _check_may_edit(actor: Actor, employee: Employee, changed: Iterable[str] | None = None) -> None:
+    """Only enterprise admins change an enterprise admin at all, or the login, password,
+    departments, roles or status of a tag admin. `changed` None: the whole account (delete)."""
     if actor.has_role(Role.ENTERPRISE_ADMIN):
         return
     if employee.is_superuser or employee.has_role(Role.ENTERPRISE_ADMIN):
         raise NotAllowed(_("只有企业管理员可以修改企业管理员的账号。"))
+    if employee.roles & PRIVILEGED_ROLES and (changed is None or set(changed) & GUARDED_FIELDS):
+        raise NotAllowed(_("只有企业管理员可以修改标签管理员的账号、密码、部门、角色或状态。"))
 
 
 def _set_roles(employee: Employee, roles: set[str]) -> None:
@@ -318,7 +351,20 @@ def employee_update(
     """Change an employee. Marking them departed stops their login and API use at once."""
     _require(actor, EMPLOYEE_WRITERS, _("只有企业管理员和人事可以管理成员。"))
     current = Employee.objects.get(pk=employee.pk)
-    _check_may_edit(actor, current)
+    _check_may_edit(
+        actor,
+        current,
+        employee_changed_fields(
+            current,
+            userid=userid,
+            name=name,
+            departments=departments,
+            managed_departments=managed_departments,
+            roles=roles,
+            status=status,
+            password=password,
+        ),
+    )
     if roles is not _UNSET:
         roles = employee_check_roles(actor=actor, employee=current, roles=roles)
     if userid is not _UNSET:

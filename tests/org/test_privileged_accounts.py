@@ -1,0 +1,123 @@
+"""Bug fix: HR must not take over a privileged account. Holders of enterprise admin or tag admin
+may have their login, password, departments, roles or status changed only by enterprise admins
+(API and portal alike)."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from org.models import Employee, EmployeeStatus
+from tests.conftest import as_employee
+from tests.factories import DepartmentFactory, EmployeeFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def logged_in(employee) -> Client:
+    client = Client()
+    client.force_login(employee)
+    return client
+
+
+def form_for(employee: Employee, **overrides) -> dict:
+    data = {
+        "userid": employee.userid,
+        "name": employee.name,
+        "status": employee.status,
+        "roles": sorted(employee.roles),
+        "departments": [d.pk for d in employee.departments.all()],
+        "managed_departments": [d.pk for d in employee.managed_departments.all()],
+        "new_password": "",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"password": "taken-over-9876"},
+        {"userid": "renamed"},
+        {"departments": "NEW"},
+        {"managed_departments": "NEW"},
+        {"roles": ["tag_admin", "manager"]},
+        {"status": "departed"},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_hr_cannot_change_a_tag_admins_account_through_the_api(change):
+    tag_admin = EmployeeFactory(userid="taggy", roles=["tag_admin"])
+    if change.get("departments") == "NEW" or change.get("managed_departments") == "NEW":
+        change = {k: [DepartmentFactory().pk] for k in change}
+    hr = as_employee(EmployeeFactory(roles=["hr"]))
+    response = hr.patch(f"/api/v1/employees/{tag_admin.pk}/", change, format="json")
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["message"]
+    after = Employee.objects.get(pk=tag_admin.pk)
+    assert after.check_password("pass-1234") and not after.check_password("taken-over-9876")
+    assert after.userid == "taggy" and after.status == EmployeeStatus.ACTIVE and after.is_active
+    assert after.roles == {"tag_admin"}
+    assert not after.departments.exists() and not after.managed_departments.exists()
+
+
+def test_hr_cannot_delete_a_tag_admin():
+    tag_admin = EmployeeFactory(roles=["tag_admin"])
+    response = as_employee(EmployeeFactory(roles=["hr"])).delete(f"/api/v1/employees/{tag_admin.pk}/")
+    assert response.status_code == 403
+    assert Employee.objects.filter(pk=tag_admin.pk).exists()
+
+
+def test_hr_may_still_rename_a_tag_admin_and_edit_staff():
+    tag_admin = EmployeeFactory(roles=["tag_admin"])
+    staff = EmployeeFactory(roles=["staff"])
+    hr = as_employee(EmployeeFactory(roles=["hr"]))
+    assert hr.patch(f"/api/v1/employees/{tag_admin.pk}/", {"name": "新名字"}, format="json").status_code == 200
+    # sending the unchanged values back is not a change
+    assert hr.patch(f"/api/v1/employees/{tag_admin.pk}/", {"roles": ["tag_admin"], "status": "active",
+                                                          "departments": []}, format="json").status_code == 200
+    assert Employee.objects.get(pk=tag_admin.pk).name == "新名字"
+    response = hr.patch(f"/api/v1/employees/{staff.pk}/", {"password": "fresh-pass-4321"}, format="json")
+    assert response.status_code == 200
+    assert Employee.objects.get(pk=staff.pk).check_password("fresh-pass-4321")
+
+
+def test_enterprise_admin_may_change_a_tag_admins_password(admin_user):
+    tag_admin = EmployeeFactory(roles=["tag_admin"])
+    response = as_employee(admin_user).patch(f"/api/v1/employees/{tag_admin.pk}/",
+                                             {"password": "fresh-pass-4321", "status": "departed"}, format="json")
+    assert response.status_code == 200, response.content
+    after = Employee.objects.get(pk=tag_admin.pk)
+    assert after.check_password("fresh-pass-4321") and after.status == EmployeeStatus.DEPARTED
+
+
+def test_hr_cannot_set_a_tag_admins_password_in_the_portal():
+    tag_admin = EmployeeFactory(roles=["tag_admin"])
+    url = reverse("admin:org_employee_change", args=[tag_admin.pk])
+    response = logged_in(EmployeeFactory(roles=["hr"])).post(url, form_for(tag_admin, new_password="taken-over-9876"))
+    assert response.status_code == 200
+    assert "只有企业管理员可以修改标签管理员" in response.content.decode()
+    assert Employee.objects.get(pk=tag_admin.pk).check_password("pass-1234")
+
+
+def test_hr_cannot_mark_a_tag_admin_departed_or_move_them_in_the_portal():
+    tag_admin = EmployeeFactory(roles=["tag_admin"])
+    other = DepartmentFactory()
+    url = reverse("admin:org_employee_change", args=[tag_admin.pk])
+    hr = logged_in(EmployeeFactory(roles=["hr"]))
+    for change in ({"status": "departed"}, {"departments": [other.pk]}, {"userid": "renamed"}):
+        response = hr.post(url, form_for(tag_admin, **change))
+        assert response.status_code == 200, change
+    after = Employee.objects.get(pk=tag_admin.pk)
+    assert after.is_active and after.userid == tag_admin.userid and not after.departments.exists()
+
+
+def test_hr_may_rename_a_tag_admin_and_an_enterprise_admin_may_do_all_in_the_portal(admin_user):
+    tag_admin = EmployeeFactory(roles=["tag_admin"])
+    url = reverse("admin:org_employee_change", args=[tag_admin.pk])
+    response = logged_in(EmployeeFactory(roles=["hr"])).post(url, form_for(tag_admin, name="新名字"))
+    assert response.status_code == 302
+    tag_admin = Employee.objects.get(pk=tag_admin.pk)
+    assert tag_admin.name == "新名字"
+    response = logged_in(admin_user).post(url, form_for(tag_admin, new_password="fresh-pass-4321"))
+    assert response.status_code == 302
+    assert Employee.objects.get(pk=tag_admin.pk).check_password("fresh-pass-4321")
