@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -118,6 +119,11 @@ class TagGroupForm(forms.ModelForm):
             )
         except DomainError as exc:
             _apply_domain_error(self, exc)
+        if self.instance.pk and "single_choice" in self.fields:
+            try:  # rule 7: not while customers hold two of its tags
+                services.tag_group_single_choice_check(group=self.instance, single_choice=cleaned.get("single_choice"))
+            except DomainError as exc:
+                self.add_error("single_choice", exc.message)
         return cleaned
 
 
@@ -521,6 +527,11 @@ class TagForm(forms.ModelForm):
         siblings = Tag.objects.filter(group=cleaned["group"]).exclude(pk=self.instance.pk)
         if siblings.filter(name__iexact=cleaned["name"]).exists():
             self.add_error("name", gettext("该组已有同名标签（不区分大小写）。"))
+        if self.instance.pk:
+            try:  # rule 7: moving into a single-choice group must not give customers two of its tags
+                services.tag_move_check(tag=Tag.objects.get(pk=self.instance.pk), group=cleaned["group"])
+            except DomainError as exc:
+                self.add_error("group", exc.message)
         return cleaned
 
 
@@ -633,9 +644,10 @@ class TagAdmin(admin.ModelAdmin):
             target = form.cleaned_data["target"]
             moved = 0
             try:
-                for source in sources:
-                    if source.pk != target.pk:
-                        moved += services.tag_merge(actor=_actor(request), source=source, target=target)
+                with transaction.atomic():  # all the merges or none
+                    for source in sources:
+                        if source.pk != target.pk:
+                            moved += services.tag_merge(actor=_actor(request), source=source, target=target)
             except DomainError as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
                 return None

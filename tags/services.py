@@ -157,6 +157,19 @@ def _refuse_single_choice_conflicts(*, group: TagGroup, incoming: Sequence[int],
         )
 
 
+def tag_group_single_choice_check(*, group: TagGroup, single_choice: bool | None) -> None:
+    """Conflict (409) if turning `single_choice` on for `group` would leave customers holding two of
+    its tags (for forms that must show the error before saving; `tag_group_update` checks it too)."""
+    if single_choice and group.pk and not TagGroup.objects.filter(pk=group.pk, single_choice=True).exists():
+        _refuse_single_choice_conflicts(group=group, incoming=(), what="设为单选")
+
+
+def tag_move_check(*, tag: Tag, group: TagGroup | None) -> None:
+    """Conflict (409) if moving `tag` into the single-choice `group` would give customers two of its tags."""
+    if group is not None and tag.pk and group.pk != tag.group_id and group.single_choice:
+        _refuse_single_choice_conflicts(group=group, incoming=[tag.pk], what=f"移入标签“{tag.name}”")
+
+
 def _save_or_duplicate(obj, message: str) -> None:
     """Save; a unique-constraint race lost to another writer becomes a clear 400, not a 500."""
     try:
@@ -241,8 +254,7 @@ def tag_group_update(
             group.locked = bool(locked)
             changed.append("locked")
         if single_choice is not None and bool(single_choice) != group.single_choice:
-            if single_choice:
-                _refuse_single_choice_conflicts(group=group, incoming=(), what="设为单选")
+            tag_group_single_choice_check(group=group, single_choice=single_choice)
             group.single_choice = bool(single_choice)
             changed.append("single_choice")
         if changed:
@@ -432,8 +444,7 @@ def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | 
     new_name = tag.name if name is None else clean_name(name)
     if target.pk != tag.group_id or new_name.lower() != tag.name.lower():
         _check_tag_sibling_name(name=new_name, group=target, exclude_pk=tag.pk)
-    if target.pk != tag.group_id and target.single_choice:
-        _refuse_single_choice_conflicts(group=target, incoming=[tag.pk], what=f"移入标签“{tag.name}”")
+    tag_move_check(tag=tag, group=target)
     if target.pk != tag.group_id and order is None:
         order = _next_order(Tag.objects.filter(group=target))
     tag.group = target
@@ -551,6 +562,6 @@ __all__ = [
     "clean_name", "departments_with_descendants", "personal_tag_create", "personal_tag_delete",
     "personal_tag_get_or_create", "personal_tag_update", "require_taxonomy_manager", "tag_create", "tag_delete",
     "tag_group_check", "tag_group_create", "tag_group_delete", "tag_group_move", "tag_group_place",
-    "tag_group_update", "tag_groups_reorder",
+    "tag_group_single_choice_check", "tag_group_update", "tag_groups_reorder", "tag_move_check",
     "tag_merge", "tag_move", "tag_update", "tags_reorder",
 ]

@@ -119,6 +119,19 @@ def test_single_choice_conflict_over_the_api_is_409(world):
     assert "1 位客户" in response.json()["error"]["message"]
 
 
+def test_merge_and_move_conflicts_over_the_api_are_409_and_change_nothing(crm, world):
+    w = world
+    Tagging.objects.create(customer=w.c_staff, tag=w.vip)
+    Tagging.objects.create(customer=w.c_staff, tag=w.hot)
+    before = snapshot()
+    response = crm.post(f"/api/v1/tags/{w.vip.pk}/merge/", {"target": w.won.pk}, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "single_choice_conflict"
+    response = crm.patch(f"/api/v1/tags/{w.vip.pk}/", {"group": w.stage.pk}, format="json")
+    assert response.status_code == 409, response.content
+    assert snapshot() == before
+
+
 # ---------------------------------------------------------------- 2. single-choice race (see test_review_race.py)
 # ---------------------------------------------------------------- 3. personal tag delete is audited
 
