@@ -137,8 +137,8 @@ class InheritorPlan:
     already_following: int = 0
     already_transferred: int = 0
     personal_taggings: int = 0
-    personal_tag_names: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
+    personal_tags: int = 0  # distinct personal tags that move (counts only: rule 9, no names shown to HR)
+    conflicts: int = 0  # of those, how many merge into one of the inheritor's tags of the same name
     notes: int = 0
     messages: int = 0
 
@@ -185,7 +185,7 @@ class TransferPlan:
                     "already_following": i.already_following,
                     "already_transferred": i.already_transferred,
                     "personal_taggings": i.personal_taggings,
-                    "personal_tags": i.personal_tag_names,
+                    "personal_tags": i.personal_tags,
                     "conflicts": i.conflicts,
                     "notes": i.notes,
                     "messages": i.messages,
@@ -310,7 +310,7 @@ def _plan_counts(plan: TransferPlan, from_employee: Employee, per: dict[int, Inh
     for cid, tid in of_transfer(following).values_list("customer_id", "employee_id"):
         if assignment.get(cid) == tid:
             per[tid].already_following += 1
-    names: dict[int, dict[str, str]] = defaultdict(dict)
+    names: dict[int, set[str]] = defaultdict(set)
     tag_names = dict(PersonalTag.objects.filter(owner=from_employee).values_list("pk", "name"))
     taggings = PersonalTagging.objects.filter(personal_tag_id__in=list(tag_names))
     for cid, tag_id in of_transfer(taggings).values_list("customer_id", "personal_tag_id"):
@@ -318,11 +318,12 @@ def _plan_counts(plan: TransferPlan, from_employee: Employee, per: dict[int, Inh
         if tid is None:
             continue
         per[tid].personal_taggings += 1
-        names[tid].setdefault(tag_names[tag_id].lower(), tag_names[tag_id])
+        names[tid].add(tag_names[tag_id].lower())
+    # Personal tags are their owner's alone (rule 9): the plan holds counts, never names.
     for tid, lowered in names.items():
-        per[tid].personal_tag_names = sorted(lowered.values())
+        per[tid].personal_tags = len(lowered)
         existing = PersonalTag.objects.filter(owner_id=tid).annotate(lname=Lower("name"))
-        per[tid].conflicts = sorted(existing.filter(lname__in=list(lowered)).values_list("name", flat=True))
+        per[tid].conflicts = existing.filter(lname__in=list(lowered)).count()
     for model, attr, author in ((Note, "notes", "author"), (Message, "messages", "employee")):
         rows = of_transfer(model.objects.filter(**{author: from_employee})).values("customer_id")
         for cid, n in rows.annotate(n=Count("id")).values_list("customer_id", "n"):

@@ -8,6 +8,7 @@ Views stay thin: they shape the body, resolve `external_userid`s in one query, a
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -80,12 +81,13 @@ class JobSerializer(serializers.ModelSerializer):
         return job_progress(job)
 
     def get_undoable(self, job: Job) -> bool:
-        return job_is_undoable(job) and not job.undone_by.exclude(
-            status__in=[JobStatus.FAILED, JobStatus.CANCELLED]
-        ).exists()
+        # `undone_by` is prefetched by the viewset: no query per job
+        return job_is_undoable(job) and not any(
+            u.status not in (JobStatus.FAILED, JobStatus.CANCELLED) for u in job.undone_by.all()
+        )
 
     def get_undone_by(self, job: Job) -> list[int]:
-        return list(job.undone_by.values_list("pk", flat=True))
+        return [u.pk for u in job.undone_by.all()]
 
 
 def _int_ids(value, key: str, errors: list) -> tuple[int, ...]:
@@ -245,7 +247,8 @@ class JobViewSet(ActorMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     queryset = Job.objects.none()
 
     def get_queryset(self):
-        qs = jobs_visible(self.actor)
+        undos = Job.objects.only("id", "status", "undo_of").order_by("id")
+        qs = jobs_visible(self.actor).prefetch_related(Prefetch("undone_by", queryset=undos))
         params = self.request.query_params
         if params.get("kind"):
             qs = qs.filter(kind=params["kind"])

@@ -2,24 +2,28 @@
 
 `POST transfers/` validates and queues the transfer job (202 `{"job", "transfer"}`);
 `POST transfers/preview/` answers what it would do without doing it; `GET transfers/{id}/`
-gives the per-customer outcomes.
+gives the outcome counts and the first page of per-customer outcomes, `GET transfers/{id}/items/`
+all of them, cursor-paginated. Personal tags appear as counts only (rule 9).
 """
 
 from __future__ import annotations
 
-from django.db.models import Count
+from urllib.parse import urlsplit
+
+from django.db.models import Count, Q
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from org.models import Employee
-from tagportal.api.pagination import CursorPagination
+from tagportal.api.pagination import CursorPagination, IdCursorPagination
 from tagportal.api.viewsets import RestrictedViewSet
 from tagportal.errors import NotAllowed, ValidationFailed
 
 from .. import transfers
-from ..models import Transfer, TransferItem
+from ..models import Transfer, TransferItem, TransferOutcome
 
 
 class TransferInputSerializer(serializers.Serializer):
@@ -107,26 +111,38 @@ class TransferSerializer(serializers.ModelSerializer):
             return obj.created_by_employee.userid
         return f"API:{obj.created_by_client.name}" if obj.created_by_client_id else ""
 
-    def get_outcomes(self, obj) -> dict:
-        counts = getattr(obj, "_outcomes", None)
-        if counts is None:
-            counts = dict(obj.items.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n"))
-        return counts
+    def get_outcomes(self, obj) -> dict[str, int]:
+        """{outcome: n} for the outcomes that occur; annotated by the viewset's queryset."""
+        if not hasattr(obj, f"n_{TransferOutcome.values[0]}"):
+            return dict(obj.items.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n"))
+        return {value: n for value in TransferOutcome.values if (n := getattr(obj, f"n_{value}"))}
+
+
+class TransferItemSerializer(serializers.ModelSerializer):
+    """One customer of a transfer: its inheritor and outcome. `detail` holds counts and reasons only."""
+
+    external_userid = serializers.CharField(source="customer.external_userid", read_only=True)
+    name = serializers.CharField(source="customer.name", read_only=True)
+    to_employee = serializers.SlugRelatedField(slug_field="userid", read_only=True)
+
+    class Meta:
+        model = TransferItem
+        fields = ["customer", "external_userid", "name", "to_employee", "outcome", "detail", "done_at"]
 
 
 class TransferDetailSerializer(TransferSerializer):
-    items = serializers.SerializerMethodField()
+    """The transfer with the first page of its per-customer items; `items_next` (null at the end)
+    continues at `transfers/{id}/items/`."""
+
+    items = TransferItemSerializer(many=True, read_only=True, source="items_page")
+    items_next = serializers.CharField(read_only=True, allow_null=True, source="items_next_link")
 
     class Meta(TransferSerializer.Meta):
-        fields = [*TransferSerializer.Meta.fields, "items"]
+        fields = [*TransferSerializer.Meta.fields, "items", "items_next"]
 
-    def get_items(self, obj) -> list[dict]:
-        rows = TransferItem.objects.filter(transfer=obj).order_by("id").values_list(
-            "customer_id", "customer__external_userid", "customer__name", "to_employee__userid", "outcome", "detail",
-            "done_at",
-        )
-        keys = ("customer", "external_userid", "name", "to_employee", "outcome", "detail", "done_at")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+def _outcome_counts() -> dict:
+    return {f"n_{value}": Count("items", filter=Q(items__outcome=value)) for value in TransferOutcome.values}
 
 
 class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RestrictedViewSet):
@@ -140,14 +156,41 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Restrict
     http_method_names = ["get", "post", "head", "options"]
 
     def get_serializer_class(self):
+        if self.action == "items":
+            return TransferItemSerializer
         return TransferDetailSerializer if self.action == "retrieve" else TransferSerializer
 
     def get_queryset(self):
         qs = super().get_queryset()
+        if self.action in ("list", "retrieve"):
+            qs = qs.annotate(**_outcome_counts())  # counts in the same query, not one per row
         userid = self.request.query_params.get("from_employee")
         if self.action == "list" and userid:
             qs = qs.filter(from_employee__userid=userid)
         return qs
+
+    def _items(self, transfer: Transfer):
+        return TransferItem.objects.filter(transfer=transfer).select_related("customer", "to_employee")
+
+    def retrieve(self, request, *args, **kwargs):
+        transfer = self.get_object()
+        paginator = IdCursorPagination()
+        transfer.items_page = paginator.paginate_queryset(self._items(transfer), request, view=self)
+        next_link = paginator.get_next_link()
+        if next_link:
+            query = urlsplit(next_link).query
+            items_url = request.build_absolute_uri(reverse("transfer-items", args=[transfer.pk]))
+            next_link = f"{items_url}?{query}"
+        transfer.items_next_link = next_link
+        return Response(self.get_serializer(transfer).data)
+
+    @extend_schema(responses=TransferItemSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=IdCursorPagination)
+    def items(self, request, pk=None):
+        """Per-customer outcomes, by item id, cursor-paginated (`{"results", "next"}`)."""
+        transfer = self.get_object()
+        page = self.paginate_queryset(self._items(transfer))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def _check_allowed(self) -> None:
         # Before looking at the body: a caller who may not transfer learns nothing from it.

@@ -42,7 +42,8 @@ def test_hr_hands_over_in_the_admin(client, scene, django_capture_on_commit_call
     data = {"to_employees": [li.pk], "keep_portrait": "on", "step": "preview_first"}
     preview = client.post(start_url(zhang), data).content.decode()
     assert "将把 张三 (zhangsan) 的 <b>3</b> 位客户转给以下继承人" in preview
-    assert "高意向" in preview and "喜欢周末沟通" in preview  # tags that will move, and the conflict
+    # personal tags are their owner's alone (rule 9): counts only, never names
+    assert "高意向" not in preview and "喜欢周末沟通" not in preview
     assert not Transfer.objects.exists()
 
     with django_capture_on_commit_callbacks(execute=True):
