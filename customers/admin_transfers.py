@@ -326,6 +326,11 @@ def _transfers_panel(request: HttpRequest, employee: Employee) -> str:
     return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">#{}</a> {}（{}）</li>', items))
 
 
-register_employee_tool(_("离职继承"), "admin:customers_transfer_departed")
-register_employee_tool(_("在职继承"), "admin:customers_transfer_onjob")
+def _may_transfer(request: HttpRequest, employee: Employee) -> bool:
+    """The 离职继承/在职继承 buttons: only for those who may transfer (HR, enterprise admins)."""
+    return request.user.is_active and transfers.transfer_allowed(_actor(request))
+
+
+register_employee_tool(_("离职继承"), "admin:customers_transfer_departed", allowed=_may_transfer)
+register_employee_tool(_("在职继承"), "admin:customers_transfer_onjob", allowed=_may_transfer)
 register_employee_panel(_("客户继承记录"), _transfers_panel)

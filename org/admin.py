@@ -7,8 +7,8 @@ Extension points for later apps (org never imports them):
 
 - `register_employee_panel(title, render)`: an extra section on the employee page;
   `render(request, employee)` returns safe HTML.
-- `register_employee_tool(label, url_name)`: a button on the employee page, linking to
-  `reverse(url_name, args=[employee.pk])`.
+- `register_employee_tool(label, url_name, allowed=None)`: a button on the employee page, linking to
+  `reverse(url_name, args=[employee.pk])`; shown only when `allowed(request, employee)` is true (if given).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class EmployeePanel:
 class EmployeeTool:
     label: str
     url_name: str
+    allowed: Callable[[HttpRequest, Employee], bool] | None = None
 
 
 _employee_panels: list[EmployeePanel] = []
@@ -62,10 +63,13 @@ def register_employee_panel(title: str, render: Callable[[HttpRequest, Employee]
         _employee_panels.append(EmployeePanel(title, render))
 
 
-def register_employee_tool(label: str, url_name: str) -> None:
-    """Add a button to the employee change page, linking to `reverse(url_name, args=[employee.pk])`."""
+def register_employee_tool(
+    label: str, url_name: str, allowed: Callable[[HttpRequest, Employee], bool] | None = None
+) -> None:
+    """Add a button to the employee change page, linking to `reverse(url_name, args=[employee.pk])`.
+    With `allowed`, the button shows only to those for whom `allowed(request, employee)` is true."""
     if not any(t.url_name == url_name for t in _employee_tools):
-        _employee_tools.append(EmployeeTool(label, url_name))
+        _employee_tools.append(EmployeeTool(label, url_name, allowed))
 
 
 def _request_actor(request: HttpRequest) -> Actor:
@@ -362,14 +366,16 @@ class EmployeeAdmin(admin.ModelAdmin):
         employee = self.get_object(request, object_id)
         if employee is not None:
             extra_context["employee_departed"] = employee.is_departed
-            extra_context["employee_tools"] = self._tools(employee)
+            extra_context["employee_tools"] = self._tools(request, employee)
             extra_context["employee_panels"] = self._panels(request, employee)
         return super().change_view(request, object_id, form_url, extra_context)
 
     @staticmethod
-    def _tools(employee: Employee) -> list[tuple[str, str]]:
+    def _tools(request, employee: Employee) -> list[tuple[str, str]]:
         tools = []
         for tool in _employee_tools:
+            if tool.allowed is not None and not tool.allowed(request, employee):
+                continue
             try:
                 tools.append((tool.label, reverse(tool.url_name, args=[employee.pk])))
             except NoReverseMatch:
