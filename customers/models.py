@@ -231,20 +231,42 @@ class TagEvent(models.Model):
     """标签变更记录 (audit): one tag added to or removed from one customer, by whom, how, when.
 
     Undo of a job or a rule reads these rows: it reverses exactly what they record.
+
+    Audit rows are history, written by the hundred thousand in one bulk call: their foreign keys
+    have no database constraint (`db_constraint=False`), so a commit does not re-check every row
+    against five tables (tag names are copied into `tag_name` anyway). `on_delete` still holds,
+    Django's collector applies it: deleting a customer deletes its events, deleting a tag, a
+    personal tag or a job sets theirs to NULL, and an employee or API client with events is
+    protected. Indexes: only those that reads and those deletes need (`customer` and `job` are
+    the leading columns of the composite ones; actor and personal-tag ids are indexed where set).
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tag_events")
-    tag = models.ForeignKey(Tag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    personal_tag = models.ForeignKey(PersonalTag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="tag_events", db_constraint=False, db_index=False
+    )
+    tag = models.ForeignKey(
+        Tag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+    )
+    personal_tag = models.ForeignKey(
+        PersonalTag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False,
+        db_index=False,
+    )
     tag_name = models.CharField(_("标签"), max_length=64)
     action = models.CharField(_("操作"), max_length=8, choices=TagAction.choices)
     source = models.CharField(_("来源"), max_length=16, choices=TagSource.choices)
     actor_employee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        db_constraint=False, db_index=False,
     )
-    actor_client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor_client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_constraint=False,
+        db_index=False,
+    )
     actor_label = models.CharField(_("执行者"), max_length=100, blank=True, default="")
-    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="tag_events")
+    job = models.ForeignKey(
+        Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="tag_events", db_constraint=False,
+        db_index=False,
+    )
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
 
     class Meta:
@@ -255,6 +277,13 @@ class TagEvent(models.Model):
             models.Index(fields=["customer", "-created_at"], name="tagevent_customer_time"),
             # Undo walks a job's events customer by customer (keyset on customer_id).
             models.Index(fields=["job", "customer"], name="tagevent_job_customer"),
+            # For deletes (SET_NULL / PROTECT lookups); most rows have NULL there.
+            models.Index(fields=["personal_tag"], name="tagevent_personal_tag",
+                         condition=models.Q(personal_tag__isnull=False)),
+            models.Index(fields=["actor_employee"], name="tagevent_actor_employee",
+                         condition=models.Q(actor_employee__isnull=False)),
+            models.Index(fields=["actor_client"], name="tagevent_actor_client",
+                         condition=models.Q(actor_client__isnull=False)),
         ]
 
 

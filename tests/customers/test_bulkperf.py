@@ -1,0 +1,121 @@
+"""Set-based tagging at speed (issue 5, performance) keeps every rule.
+
+TagEvent rows carry no database foreign-key constraints (they are history, written by the hundred
+thousand): deleting what they point at must still behave as `on_delete` says, through Django's
+collector. The one-statement write paths (insert + audit, delete + audit) must audit exactly the
+changes made, in order, with source, actor and job.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.models import ProtectedError
+
+from customers.models import Customer, Job, TagEvent, Tagging
+from customers.services import TagOperation, customer_tags_update, customers_tags_bulk_update
+from org.actors import Actor
+from tags.models import PersonalTag
+from tags.services import personal_tag_delete, tag_delete
+from tests.customers.world import actor, world_fixture  # noqa: F401
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _tag(world, customer, tag, who=None, job=None, source="manual"):
+    return customer_tags_update(actor=who or actor(world.admin), customer=customer, add=[tag], source=source, job=job)
+
+
+def test_deleting_a_customer_deletes_its_audit_rows(world):
+    _tag(world, world.c_staff, world.vip)
+    _tag(world, world.c_team, world.vip)
+    world.c_staff.delete()
+    assert list(TagEvent.objects.values_list("customer_id", flat=True)) == [world.c_team.pk]
+
+
+def test_deleting_a_tag_keeps_its_history_by_name(world):
+    _tag(world, world.c_staff, world.potential)
+    tag_delete(actor=actor(world.tag_admin), tag=world.potential)
+    events = list(TagEvent.objects.order_by("id").values_list("tag_id", "tag_name", "action"))
+    assert events == [(None, "潜在客户", "add"), (None, "潜在客户", "remove")]
+    assert TagEvent.objects.order_by("id").first().tag is None  # no dangling id
+
+
+def test_deleting_a_personal_tag_or_a_job_nulls_their_references(world):
+    mine = PersonalTag.objects.create(owner=world.staff, name="家长决策")
+    customer_tags_update(actor=actor(world.staff), customer=world.c_staff, personal_add=[mine], source="manual")
+    job = Job.objects.create(kind="bulk_tagging", actor_employee=world.admin)
+    _tag(world, world.c_team, world.vip, job=job, source="bulk")
+    personal_tag_delete(actor=actor(world.staff), personal_tag=mine)
+    job.delete()
+    assert set(TagEvent.objects.values_list("personal_tag_id", "job_id", "tag_name")) == {
+        (None, None, "家长决策"), (None, None, "VIP客户")}
+
+
+def test_actors_with_audit_rows_are_protected(world):
+    _tag(world, world.c_staff, world.vip, who=actor(world.staff))
+    _tag(world, world.c_team, world.vip, who=world.enterprise, source="api")
+    with pytest.raises(ProtectedError):
+        world.staff.delete()
+    with pytest.raises(ProtectedError):
+        world.client.delete()
+    assert TagEvent.objects.count() == 2
+
+
+def test_bulk_add_audits_each_new_tagging_once_with_actor_and_job(world):
+    extra = [CustomerFactory(followers=[world.staff]) for _ in range(3)]
+    Tagging.objects.create(customer=extra[0], tag=world.vip)  # already there: unchanged, no event
+    job = Job.objects.create(kind="bulk_tagging", actor_client=world.client)
+    result = customers_tags_bulk_update(
+        actor=world.enterprise, source="bulk", job=job,
+        operations=[TagOperation(customer_id=c.pk, add=(world.vip.pk, world.potential.pk)) for c in extra],
+    )
+    assert result.as_dict() == {"added": 5, "removed": 0, "unchanged": 1}
+    events = set(TagEvent.objects.values_list("customer_id", "tag_id", "tag_name", "action", "source",
+                                              "actor_client_id", "actor_employee_id", "job_id"))
+    expected = {(c.pk, t.pk, t.name, "add", "bulk", world.client.pk, None, job.pk)
+                for c in extra for t in (world.vip, world.potential)} - {
+        (extra[0].pk, world.vip.pk, "VIP客户", "add", "bulk", world.client.pk, None, job.pk)}
+    assert events == expected
+    assert Tagging.objects.filter(customer__in=extra).count() == 6
+
+
+def test_bulk_single_choice_audits_sibling_removal_before_the_add(world):
+    customers = [CustomerFactory(followers=[world.staff]) for _ in range(2)]
+    for c in customers:
+        Tagging.objects.create(customer=c, tag=world.first_contact)
+    before = {c.pk: Customer.objects.get(pk=c.pk).updated_at for c in customers}
+    result = customers_tags_bulk_update(
+        actor=actor(world.staff), source="manual",
+        operations=[TagOperation(customer_id=c.pk, add=(world.hot.pk,)) for c in customers],
+    )
+    assert result.as_dict() == {"added": 2, "removed": 2, "unchanged": 0}
+    for c in customers:
+        history = list(TagEvent.objects.filter(customer=c).order_by("id").values_list("tag_name", "action"))
+        assert history == [("初次接触", "remove"), ("高意向", "add")]
+        assert set(Tagging.objects.filter(customer=c).values_list("tag_id", flat=True)) == {world.hot.pk}
+        assert Customer.objects.get(pk=c.pk).updated_at > before[c.pk]
+
+
+def test_bulk_remove_audits_only_taggings_that_existed(world):
+    customers = [CustomerFactory(followers=[world.staff]) for _ in range(3)]
+    Tagging.objects.create(customer=customers[1], tag=world.vip)
+    untouched = Customer.objects.get(pk=customers[0].pk).updated_at
+    result = customers_tags_bulk_update(
+        actor=Actor(employee=world.staff), source="manual",
+        operations=[TagOperation(customer_id=c.pk, remove=(world.vip.pk,)) for c in customers],
+    )
+    assert result.as_dict() == {"added": 0, "removed": 1, "unchanged": 2}
+    assert list(TagEvent.objects.values_list("customer_id", "tag_name", "action")) == [
+        (customers[1].pk, "VIP客户", "remove")]
+    assert Customer.objects.get(pk=customers[0].pk).updated_at == untouched  # nothing changed there
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="constraint introspection on PostgreSQL")
+def test_taggings_keep_their_database_constraints(world):
+    """Only the audit rows lost their constraints: a tagging still cannot point at nothing."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Tagging._meta.db_table)
+    foreign = {c["columns"][0] for c in constraints.values() if c["foreign_key"]}
+    assert foreign == {"customer_id", "tag_id"}
