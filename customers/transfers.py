@@ -40,9 +40,11 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from org.actors import Actor
 from org.models import Employee, EmployeeStatus, Role
+from org.services import PRIVILEGED_ROLES
 from tagportal.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from tagportal.querysets import RestrictedQuerySet
 from tags.models import PersonalTag
@@ -77,6 +79,15 @@ FINISHED_JOB_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCEL
 def transfer_allowed(actor: Actor) -> bool:
     """HR and enterprise admins (and enterprise-level API clients) hand customers over."""
     return actor.can_write and actor.has_role(Role.HR, Role.ENTERPRISE_ADMIN)
+
+
+PRIVILEGED_DEPARTURE_MESSAGE = _lazy("只有企业管理员可以将企业管理员或标签管理员标记为离职；可先办理在职继承。")
+
+
+def _may_mark_departed(actor: Actor, employee: Employee) -> bool:
+    """Like any status change of a privileged account (org.services), only enterprise admins may
+    mark an enterprise admin or tag admin departed."""
+    return actor.has_role(Role.ENTERPRISE_ADMIN) or not (employee.is_superuser or employee.roles & PRIVILEGED_ROLES)
 
 
 def _check_caller(actor: Actor) -> None:
@@ -228,6 +239,8 @@ def _plan(
             plan.error("to_employees", _("继承人 %(name)s 已离职或已停用。") % {"name": emp}, employee=emp.userid)
     if mark_departed and actor.employee is not None and actor.employee.pk == from_employee.pk:
         plan.error("from_employee", _("不能将自己标记为离职。"))
+    elif mark_departed and not _may_mark_departed(actor, from_employee):
+        plan.error("mark_departed", str(PRIVILEGED_DEPARTURE_MESSAGE))
     if plan.errors:
         return plan
 
@@ -403,6 +416,8 @@ def transfer_start(
             _("%(name)s 的客户继承 #%(id)s 正在进行中。") % {"name": from_employee, "id": running.pk},
             details={"transfer": running.pk},
         )
+    if mark_departed and not _may_mark_departed(actor, from_employee):
+        raise NotAllowed(str(PRIVILEGED_DEPARTURE_MESSAGE), details=[{"field": "mark_departed"}])
     plan = _plan(
         actor=actor,
         from_employee=from_employee,

@@ -147,7 +147,8 @@ def test_browser_hr_hands_over_a_departed_salesperson(page, scene):
     page.click("text=下一步：预览")
     page.wait_for_selector("#tp-preview-table")
     row = page.inner_text("#tp-preview-table tbody tr")
-    assert "李四" in row and "高意向" in row
+    # counts only: 6 personal taggings, 2 distinct personal tags, 1 merging by name; never their names (rule 9)
+    assert "李四" in row and "高意向" not in row and row.split("\t")[4:7] == ["6", "2", "1"]
     page.click("#tp-confirm")
     page.wait_for_selector("#tp-items")
     page.wait_for_function("document.querySelector('#tp-status').dataset.status === 'succeeded'", timeout=30_000)

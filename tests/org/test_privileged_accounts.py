@@ -121,3 +121,58 @@ def test_hr_may_rename_a_tag_admin_and_an_enterprise_admin_may_do_all_in_the_por
     response = logged_in(admin_user).post(url, form_for(tag_admin, new_password="fresh-pass-4321"))
     assert response.status_code == 302
     assert Employee.objects.get(pk=tag_admin.pk).check_password("fresh-pass-4321")
+
+
+# ---------------------------------------------------------------- a 离职继承 is a status change too
+
+
+def test_hr_cannot_mark_a_tag_admin_departed_through_a_transfer(django_capture_on_commit_callbacks):
+    from customers.models import FollowRelation, RelationStatus, Transfer
+    from tests.factories import CustomerFactory
+
+    tag_admin = EmployeeFactory(userid="taggy", roles=["tag_admin"])
+    EmployeeFactory(userid="heir")
+    customer = CustomerFactory(followers=[tag_admin])
+    hr = as_employee(EmployeeFactory(roles=["hr"]))
+    body = {"from_employee": "taggy", "to_employees": ["heir"], "mark_departed": True}
+    preview = hr.post("/api/v1/transfers/preview/", body, format="json").json()
+    assert [e["field"] for e in preview["errors"]] == ["mark_departed"]
+    response = hr.post("/api/v1/transfers/", body, format="json")
+    assert response.status_code == 403, response.content
+    assert not Transfer.objects.exists() and Employee.objects.get(pk=tag_admin.pk).is_active
+    # 在职继承 (no departure) stays HR's to do
+    with django_capture_on_commit_callbacks(execute=True):
+        response = hr.post("/api/v1/transfers/", {**body, "mark_departed": False}, format="json")
+    assert response.status_code == 202, response.content
+    assert FollowRelation.objects.get(customer=customer, employee__userid="heir").status == RelationStatus.ACTIVE
+    assert Employee.objects.get(pk=tag_admin.pk).is_active
+
+
+def test_enterprise_admin_may_mark_a_tag_admin_departed_through_a_transfer(admin_user,
+                                                                           django_capture_on_commit_callbacks):
+    from tests.factories import CustomerFactory
+
+    tag_admin = EmployeeFactory(userid="taggy", roles=["tag_admin"])
+    EmployeeFactory(userid="heir")
+    CustomerFactory(followers=[tag_admin])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_employee(admin_user).post(
+            "/api/v1/transfers/", {"from_employee": "taggy", "to_employees": ["heir"]}, format="json")
+    assert response.status_code == 202, response.content
+    assert Employee.objects.get(pk=tag_admin.pk).status == EmployeeStatus.DEPARTED
+
+
+def test_hr_cannot_mark_a_tag_admin_departed_in_the_portal_transfer():
+    from customers.models import Transfer
+    from tests.factories import CustomerFactory
+
+    tag_admin = EmployeeFactory(userid="taggy", roles=["tag_admin"])
+    heir = EmployeeFactory(userid="heir")
+    CustomerFactory(followers=[tag_admin])
+    client = logged_in(EmployeeFactory(roles=["hr"]))
+    url = reverse("admin:customers_transfer_start", args=[tag_admin.pk, "departed"])
+    for step in ("preview_first", "confirm"):
+        response = client.post(url, {"to_employees": [heir.pk], "keep_portrait": "on", "step": step})
+        assert response.status_code == 200
+        assert "只有企业管理员可以将企业管理员或标签管理员标记为离职" in response.content.decode()
+    assert not Transfer.objects.exists() and Employee.objects.get(pk=tag_admin.pk).is_active
