@@ -76,3 +76,9 @@ def test_result_page_and_transfer_details_name_no_personal_tags(client, scene, d
     page = client.get(reverse("admin:customers_transfer_change", args=[transfer.pk])).content.decode()
     assert "个人标签 +2" in page
     assert_no_names(page)
+    job = hr.get(f"/api/v1/jobs/{transfer.job_id}/")
+    assert job.status_code == 200
+    assert_no_names(job.content.decode())
+    job_page = client.get(reverse("admin:customers_job_change", args=[transfer.job_id]))
+    assert job_page.status_code == 200
+    assert_no_names(job_page.content.decode())
