@@ -243,20 +243,56 @@ def _in_chunk_size() -> int:
     return 20_000 if connection.vendor == "postgresql" else 500
 
 
-def _insert_taggings(pairs: list[tuple[int, int]], now) -> list[tuple[int, int]]:
-    """Insert (customer_id, tag_id) pairs, skipping those that exist; return the ones inserted."""
+class _SqlAudit:
+    """Audit rows written by the statement that makes the change (PostgreSQL): the `INSERT` or
+    `DELETE ... RETURNING` of taggings is a CTE whose rows become TagEvents in the same statement
+    (tag names joined from the tag table), so no pair travels to Python and back."""
+
+    def __init__(self, *, actor: Actor, source: str, job: Job | None, now):
+        fields = _actor_fields(actor, job)
+        self.now = now
+        self.params = [
+            source,
+            fields["actor_employee"].pk if fields["actor_employee"] else None,
+            fields["actor_client"].pk if fields["actor_client"] else None,
+            fields["actor_label"],
+            job.pk if job else None,
+            now,
+        ]
+
+    def wrap(self, change_sql: str, change_params: list, action: str) -> tuple[str, list]:
+        """`change_sql` must end with `RETURNING customer_id, tag_id`; the result returns the same."""
+        event, tag = TagEvent._meta.db_table, Tag._meta.db_table
+        sql = (
+            f"WITH changed AS ({change_sql}) "
+            f"INSERT INTO {event} (customer_id, tag_id, tag_name, action, source, actor_employee_id, "
+            "actor_client_id, actor_label, job_id, created_at) "
+            "SELECT changed.customer_id, changed.tag_id, COALESCE(left(tag.name, 64), ''), %s, %s, "
+            "%s::bigint, %s::bigint, %s, %s::bigint, %s "
+            f"FROM changed LEFT JOIN {tag} tag ON tag.id = changed.tag_id "
+            "RETURNING customer_id, tag_id"
+        )
+        return sql, [*change_params, action, *self.params]
+
+
+def _insert_taggings(pairs: list[tuple[int, int]], now, audit: _SqlAudit | None = None) -> list[tuple[int, int]]:
+    """Insert (customer_id, tag_id) pairs, skipping those that exist; return the ones inserted
+    (audited in the same statement when `audit` is given, PostgreSQL only)."""
     if not pairs:
         return []
     inserted: list[tuple[int, int]] = []
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             for chunk in _chunks(pairs, 50_000):
-                cursor.execute(
+                sql = (
                     f"INSERT INTO {Tagging._meta.db_table} (customer_id, tag_id, created_at) "
                     "SELECT c, t, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t) "
-                    "ON CONFLICT (tag_id, customer_id) DO NOTHING RETURNING customer_id, tag_id",
-                    [now, [c for c, _t in chunk], [t for _c, t in chunk]],
+                    "ON CONFLICT (tag_id, customer_id) DO NOTHING RETURNING customer_id, tag_id"
                 )
+                params = [now, [c for c, _t in chunk], [t for _c, t in chunk]]
+                if audit is not None:
+                    sql, params = audit.wrap(sql, params, TagAction.ADD)
+                cursor.execute(sql, params)
                 inserted.extend(cursor.fetchall())
         return inserted
     # Elsewhere (SQLite, single writer): read what exists, insert the rest.
@@ -276,19 +312,25 @@ def _insert_taggings(pairs: list[tuple[int, int]], now) -> list[tuple[int, int]]
     return inserted
 
 
-def _delete_taggings(by_tag: Mapping[int, Iterable[int]]) -> list[tuple[int, int]]:
-    """Delete taggings {tag_id: customer ids}; return the (customer_id, tag_id) pairs that existed."""
+def _delete_taggings(
+    by_tag: Mapping[int, Iterable[int]], audit: _SqlAudit | None = None
+) -> list[tuple[int, int]]:
+    """Delete taggings {tag_id: customer ids}; return the (customer_id, tag_id) pairs that existed
+    (audited in the same statement when `audit` is given, PostgreSQL only)."""
     removed: list[tuple[int, int]] = []
     for tag_id, customer_ids in by_tag.items():
         customer_ids = sorted(set(customer_ids))
         for chunk in _chunks(customer_ids, _in_chunk_size()):
             if connection.vendor == "postgresql":
+                sql = (
+                    f"DELETE FROM {Tagging._meta.db_table} WHERE tag_id = %s AND customer_id = ANY(%s::bigint[]) "
+                    "RETURNING customer_id, tag_id"
+                )
+                params = [tag_id, chunk]
+                if audit is not None:
+                    sql, params = audit.wrap(sql, params, TagAction.REMOVE)
                 with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"DELETE FROM {Tagging._meta.db_table} WHERE tag_id = %s AND customer_id = ANY(%s::bigint[]) "
-                        "RETURNING customer_id, tag_id",
-                        [tag_id, chunk],
-                    )
+                    cursor.execute(sql, params)
                     removed.extend(cursor.fetchall())
             else:
                 rows = Tagging.objects.filter(tag_id=tag_id, customer_id__in=chunk)
@@ -297,7 +339,9 @@ def _delete_taggings(by_tag: Mapping[int, Iterable[int]]) -> list[tuple[int, int
     return removed
 
 
-def _delete_siblings(by_tag: Mapping[int, Iterable[int]], taxonomy: _Taxonomy) -> list[tuple[int, int]]:
+def _delete_siblings(
+    by_tag: Mapping[int, Iterable[int]], taxonomy: _Taxonomy, audit: _SqlAudit | None = None
+) -> list[tuple[int, int]]:
     """Single-choice: for each tag applied, remove its group siblings from those customers."""
     by_sibling: dict[int, set[int]] = defaultdict(set)
     for tag_id, customer_ids in by_tag.items():
@@ -305,7 +349,7 @@ def _delete_siblings(by_tag: Mapping[int, Iterable[int]], taxonomy: _Taxonomy) -
             continue
         for sibling in taxonomy.siblings(tag_id):
             by_sibling[sibling].update(customer_ids)
-    return _delete_taggings(by_sibling)
+    return _delete_taggings(by_sibling, audit)
 
 
 def _actor_fields(actor: Actor, job: Job | None) -> dict:
@@ -372,7 +416,13 @@ def _lock_customers(customer_ids: Iterable[int]) -> None:
 def _touch(customer_ids: Iterable[int], now) -> None:
     ids = sorted(set(customer_ids))
     for chunk in _chunks(ids, _in_chunk_size()):
-        Customer.objects.filter(pk__in=chunk).update(updated_at=now)
+        if connection.vendor == "postgresql":  # one array parameter, not thousands
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {Customer._meta.db_table} SET updated_at = %s WHERE id = ANY(%s::bigint[])", [now, chunk]
+                )
+        else:
+            Customer.objects.filter(pk__in=chunk).update(updated_at=now)
 
 
 def _apply(
@@ -387,14 +437,17 @@ def _apply(
     """Write validated changes: {tag_id: customer ids} to add and to remove. Returns (added, removed) pairs."""
     now = timezone.now()
     _lock_customers({c for ids in adds.values() for c in ids} | {c for ids in removes.values() for c in ids})
-    removed = _delete_siblings(adds, taxonomy)
-    removed += _delete_taggings(removes)
+    # PostgreSQL: each statement audits its own changes (removals first, then additions).
+    audit = _SqlAudit(actor=actor, source=source, job=job, now=now) if connection.vendor == "postgresql" else None
+    removed = _delete_siblings(adds, taxonomy, audit)
+    removed += _delete_taggings(removes, audit)
     # Sorted by (tag, customer): inserts walk the (tag, customer) unique index in order.
     pairs = [(c, t) for t in sorted(adds) for c in sorted(adds[t])]
-    added = _insert_taggings(pairs, now)
-    names = taxonomy.names({t for _c, t in added} | {t for _c, t in removed})
-    _audit(removed, TagAction.REMOVE, actor=actor, source=source, job=job, now=now, names=names)
-    _audit(added, TagAction.ADD, actor=actor, source=source, job=job, now=now, names=names)
+    added = _insert_taggings(pairs, now, audit)
+    if audit is None:
+        names = taxonomy.names({t for _c, t in added} | {t for _c, t in removed})
+        _audit(removed, TagAction.REMOVE, actor=actor, source=source, job=job, now=now, names=names)
+        _audit(added, TagAction.ADD, actor=actor, source=source, job=job, now=now, names=names)
     _touch([c for c, _t in added] + [c for c, _t in removed], now)
     return added, removed
 
