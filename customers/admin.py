@@ -29,7 +29,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeData, mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -240,24 +240,27 @@ class CustomerChangeList(ChangeList):
         suffix = suffix[len(sample):] if suffix.startswith(sample) else None
         links = set(self.list_display_links or ())
         plain_checkbox = type(model_admin).action_checkbox is admin.ModelAdmin.action_checkbox
+        checkbox_label = _("Select this object for an action - {}")  # format_html's format string: not escaped
         empty = model_admin.get_empty_value_display()
+        columns = [(name, getattr(model_admin, name), "action-checkbox" if name == "action_checkbox"
+                    else f"field-{name}") for name in names]
         for obj in self.result_list:
             out.append("<tr>")
             link_done = False
-            for name in names:
+            for name, method, css in columns:
                 if name == "action_checkbox" and plain_checkbox:
-                    label = format_html(_("Select this object for an action - {}"), str(obj))
-                    out.append(format_html(
-                        '<td class="action-checkbox"><input type="checkbox" name="{}" value="{}" '
-                        'class="action-select" aria-label="{}"></td>', ACTION_CHECKBOX_NAME, str(obj.pk), label))
+                    label = checkbox_label.format(escape(str(obj)))
+                    out.append(f'<td class="action-checkbox"><input type="checkbox" name="{ACTION_CHECKBOX_NAME}" '
+                               f'value="{escape(obj.pk)}" class="action-select" aria-label="{label}"></td>')
                     continue
-                method = getattr(model_admin, name)
                 value = method(obj)
-                if isinstance(value, str) and value.strip() == "":
-                    value = ""
-                shown = display_for_value(value, getattr(method, "empty_value_display", empty),
-                                          getattr(method, "boolean", False))
-                css = "action-checkbox" if name == "action_checkbox" else f"field-{name}"
+                if isinstance(value, str) and value.strip():
+                    shown = conditional_escape(value)
+                else:
+                    if isinstance(value, str):
+                        value = ""
+                    shown = conditional_escape(display_for_value(
+                        value, getattr(method, "empty_value_display", empty), getattr(method, "boolean", False)))
                 if name in links and not link_done:
                     link_done = True
                     if found and suffix is not None:
@@ -265,9 +268,9 @@ class CustomerChangeList(ChangeList):
                     else:
                         url = add_preserved_filters(
                             {"preserved_filters": self.preserved_filters, "opts": self.opts}, self.url_for_result(obj))
-                    out.append(format_html('<th class="{}"><a href="{}">{}</a></th>', css, url, shown))
+                    out.append(f'<th class="{css}"><a href="{escape(url)}">{shown}</a></th>')
                 else:
-                    out.append(format_html('<td class="{}">{}</td>', css, shown))
+                    out.append(f'<td class="{css}">{shown}</td>')
             out.append("</tr>\n")
         out.append("</tbody>\n</table>\n</div>\n")
         return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped by format_html
@@ -407,36 +410,38 @@ class CustomerAdmin(admin.ModelAdmin):
 
     # ---- columns
 
+    # The cells are f-strings over `escape()`d values (what format_html does, at a third of its cost: 50 rows × 4).
+
     @admin.display(description=gettext_lazy("客户"))
     def customer_cell(self, obj: Customer):
-        initial = (obj.name or "?")[:1]
-        avatar = (
-            format_html('<img class="tp-avatar" src="{}" alt="" loading="lazy">', obj.avatar)
-            if obj.avatar else format_html('<span class="tp-avatar tp-avatar-text">{}</span>', initial)
+        if obj.avatar:
+            avatar = f'<img class="tp-avatar" src="{escape(obj.avatar)}" alt="" loading="lazy">'
+        else:
+            avatar = f'<span class="tp-avatar tp-avatar-text">{escape((obj.name or "?")[:1])}</span>'
+        corp = f'<span class="tp-sub">{escape(obj.corp_name)}</span>' if obj.corp_name else ""
+        return mark_safe(  # noqa: S308 - every value above is escaped
+            f'<span class="tp-customer">{avatar}<span><strong>{escape(obj.name or obj.external_userid)}'
+            f"</strong>{corp}</span></span>"
         )
-        corp = format_html('<span class="tp-sub">{}</span>', obj.corp_name) if obj.corp_name else ""
-        return format_html('<span class="tp-customer">{}<span><strong>{}</strong>{}</span></span>',
-                           avatar, obj.name or obj.external_userid, corp)
 
     @admin.display(description=gettext_lazy("标签"))
     def tag_chips(self, obj: Customer):
         chips = getattr(obj, "tp_chips", [])
         personal = getattr(obj, "tp_personal", [])
         if not chips and not personal:
-            return format_html('<span class="tp-muted">{}</span>', "—")
-        mine = format_html_join(
-            "", '<span class="tp-chip tp-personal" title="{}">{}</span>', ((_("个人标签"), n) for n in personal)
-        )
-        return format_html('<span class="tp-chips">{}{}</span>', mark_safe("".join(chips)), mine)  # noqa: S308
+            return mark_safe('<span class="tp-muted">—</span>')
+        title = escape(_("个人标签")) if personal else ""
+        mine = "".join(f'<span class="tp-chip tp-personal" title="{title}">{escape(n)}</span>' for n in personal)
+        return mark_safe(f'<span class="tp-chips">{"".join(chips)}{mine}</span>')  # noqa: S308 - chips are HTML
 
     @admin.display(description=gettext_lazy("跟进成员"))
     def follower_cell(self, obj: Customer):
         rels = getattr(obj, "tp_relations", [])
         if not rels:
-            return format_html('<span class="tp-muted">{}</span>', "—")
-        return format_html_join(
-            "", '<span class="tp-follower" title="{}">{}</span>', ((r[2] or "", r[0] or r[1]) for r in rels)
-        )
+            return mark_safe('<span class="tp-muted">—</span>')
+        return mark_safe("".join(  # noqa: S308 - escaped
+            f'<span class="tp-follower" title="{escape(r[2] or "")}">{escape(r[0] or r[1])}</span>' for r in rels
+        ))
 
     @admin.display(description=gettext_lazy("添加时间"))
     def added_cell(self, obj: Customer):

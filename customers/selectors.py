@@ -37,11 +37,17 @@ def sees_all_customers(employee: Employee | None) -> bool:
 def _reach_employee_ids(employee: Employee) -> list[int]:
     """Employees whose customers `employee` sees: themself, plus (managers) the members of the
     departments they manage, exactly those departments (sub-departments are not inherited).
-    Resolved to a short list of ids, so the planner knows how few they are."""
+    Resolved to a short list of ids, so the planner knows how few they are; kept on the employee
+    instance (one request asks up to three times: list, count, filter), as Django keeps permissions."""
+    cached = getattr(employee, "_reach_employee_ids", None)
+    if cached is not None:
+        return cached
+    ids = [employee.pk]
     if employee.has_role(Role.MANAGER):
         members = Employee.objects.filter(departments__in=employee.managed_departments.all())
-        return sorted({employee.pk, *members.values_list("pk", flat=True)})
-    return [employee.pk]
+        ids = sorted({employee.pk, *members.values_list("pk", flat=True)})
+    employee._reach_employee_ids = ids
+    return ids
 
 
 def _visibility_condition(employee: Employee | None, ref: str):
