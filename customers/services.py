@@ -26,6 +26,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -243,6 +244,13 @@ def _in_chunk_size() -> int:
     return 20_000 if connection.vendor == "postgresql" else 500
 
 
+def _pg_ids(ids: Iterable[int]) -> str:
+    """A `bigint[]` literal for one array parameter (`= ANY(%s::bigint[])`, `unnest(...)`): psycopg
+    dumps a Python list element by element (about 2 µs each, 0.3 s for a 100,000-tagging call);
+    the ids are ints, so their text form is safe."""
+    return "{" + ",".join(map(str, map(int, ids))) + "}"
+
+
 class _SqlAudit:
     """Audit rows written by the statement that makes the change (PostgreSQL): the `INSERT` or
     `DELETE ... RETURNING` of taggings is a CTE whose rows become TagEvents in the same statement
@@ -289,7 +297,7 @@ def _insert_taggings(pairs: list[tuple[int, int]], now, audit: _SqlAudit | None 
                     "SELECT c, t, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t) "
                     "ON CONFLICT (tag_id, customer_id) DO NOTHING RETURNING customer_id, tag_id"
                 )
-                params = [now, [c for c, _t in chunk], [t for _c, t in chunk]]
+                params = [now, _pg_ids(c for c, _t in chunk), _pg_ids(t for _c, t in chunk)]
                 if audit is not None:
                     sql, params = audit.wrap(sql, params, TagAction.ADD)
                 cursor.execute(sql, params)
@@ -326,7 +334,7 @@ def _delete_taggings(
                     f"DELETE FROM {Tagging._meta.db_table} WHERE tag_id = %s AND customer_id = ANY(%s::bigint[]) "
                     "RETURNING customer_id, tag_id"
                 )
-                params = [tag_id, chunk]
+                params = [tag_id, _pg_ids(chunk)]
                 if audit is not None:
                     sql, params = audit.wrap(sql, params, TagAction.REMOVE)
                 with connection.cursor() as cursor:
@@ -409,7 +417,7 @@ def _lock_customers(customer_ids: Iterable[int]) -> None:
         for chunk in _chunks(ids, _in_chunk_size()):
             cursor.execute(
                 f"SELECT id FROM {Customer._meta.db_table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-                [chunk],
+                [_pg_ids(chunk)],
             )
 
 
@@ -419,7 +427,8 @@ def _touch(customer_ids: Iterable[int], now) -> None:
         if connection.vendor == "postgresql":  # one array parameter, not thousands
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {Customer._meta.db_table} SET updated_at = %s WHERE id = ANY(%s::bigint[])", [now, chunk]
+                    f"UPDATE {Customer._meta.db_table} SET updated_at = %s WHERE id = ANY(%s::bigint[])",
+                    [now, _pg_ids(chunk)],
                 )
         else:
             Customer.objects.filter(pk__in=chunk).update(updated_at=now)
@@ -659,21 +668,36 @@ def customers_tags_bulk_update(
     all_tags: set[int] = set()
     parsed: list[tuple[int, set[int], set[int]]] = []
     item_errors: dict[int, list[dict]] = defaultdict(list)
+    # Parsed once per distinct (add, remove): an API call or a job chunk repeats a few shapes.
+    shapes: dict[Any, tuple[set[int], set[int], dict | None]] = {}
     for index, op in enumerate(ops):
-        try:
-            add = set(_as_ids(op.add, "add"))
-            remove = set(_as_ids(op.remove, "remove"))
-        except ValidationFailed as exc:
-            item_errors[index].append({"code": "invalid", "message": exc.message, **(exc.details or {})})
-            add, remove = set(), set()
+        try:  # the types too: True == 1 and 1.0 == 1, but neither is a tag id
+            key = (op.add, op.remove, tuple(map(type, op.add)), tuple(map(type, op.remove)))
+            shape = shapes.get(key)
+        except TypeError:  # unhashable (lists) or not iterable: parsed each time
+            key, shape = None, None
+        if shape is None:
+            try:
+                shape = (set(_as_ids(op.add, "add")), set(_as_ids(op.remove, "remove")), None)
+            except ValidationFailed as exc:
+                shape = (set(), set(), {"code": "invalid", "message": exc.message, **(exc.details or {})})
+            all_tags |= shape[0] | shape[1]
+            if key is not None:
+                shapes[key] = shape
+        add, remove, error = shape
+        if error is not None:
+            item_errors[index].append(dict(error))
         parsed.append((op.customer_id, add, remove))
-        all_tags |= add | remove
 
-    customer_ids = sorted({c for c, _a, _r in parsed if isinstance(c, int)})
+    customer_ids = sorted({c for c, _a, _r in parsed if isinstance(c, int) and not isinstance(c, bool)})
     reachable: set[int] = set()
     base = visible_customers(actor.employee)
     for chunk in _chunks(customer_ids, _in_chunk_size()):
-        reachable.update(base.filter(pk__in=chunk).values_list("pk", flat=True))
+        if connection.vendor == "postgresql":  # one array parameter, not thousands
+            found = base.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [_pg_ids(chunk)]))
+        else:
+            found = base.filter(pk__in=chunk)
+        reachable.update(found.values_list("pk", flat=True))
     taxonomy = _Taxonomy(all_tags)
     visible = _visible_tag_ids(actor, all_tags)
 

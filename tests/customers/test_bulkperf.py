@@ -15,6 +15,7 @@ from django.db.models import ProtectedError
 from customers.models import Customer, Job, TagEvent, Tagging
 from customers.services import TagOperation, customer_tags_update, customers_tags_bulk_update
 from org.actors import Actor
+from tagportal.errors import ValidationFailed
 from tags.models import PersonalTag
 from tags.services import personal_tag_delete, tag_delete
 from tests.customers.world import actor, world_fixture  # noqa: F401
@@ -119,3 +120,19 @@ def test_taggings_keep_their_database_constraints(world):
         constraints = connection.introspection.get_constraints(cursor, Tagging._meta.db_table)
     foreign = {c["columns"][0] for c in constraints.values() if c["foreign_key"]}
     assert foreign == {"customer_id", "tag_id"}
+
+
+def test_repeated_operation_shapes_are_still_checked_item_by_item(world):
+    """Operations are parsed once per distinct (add, remove); a look-alike of another type is not
+    taken for it (True == 1, 1.0 == 1), and every bad item is still listed."""
+    good = (world.vip.pk,)
+    look_alike = (True,) if world.vip.pk == 1 else (float(world.vip.pk),)
+    customers = [CustomerFactory(followers=[world.staff]) for _ in range(3)]
+    operations = [TagOperation(customer_id=customers[0].pk, add=good),
+                  TagOperation(customer_id=customers[1].pk, add=look_alike),
+                  TagOperation(customer_id=customers[2].pk, add=good, remove=good)]
+    with pytest.raises(ValidationFailed) as caught:
+        customers_tags_bulk_update(actor=world.enterprise, operations=operations, source="api")
+    bad = {item["index"]: {e["code"] for e in item["errors"]} for item in caught.value.details}
+    assert bad == {1: {"invalid"}, 2: {"add_and_remove"}}
+    assert not Tagging.objects.exists() and not TagEvent.objects.exists()
