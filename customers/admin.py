@@ -13,6 +13,7 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -386,10 +387,21 @@ class CustomerAdmin(admin.ModelAdmin):
     def visible_tree(self, request):
         """The viewer's visible tag tree (groups in tree order with their tags), once per request."""
         if not hasattr(request, "_tp_tree"):
-            groups = list(visible_tag_groups(request.user))
+            # Plain rows, not model instances: the list only shows names, order and flags, and an MPTT
+            # instance costs ~0.2 ms to build (a few ms a page, every page).
+            groups = [
+                SimpleNamespace(pk=pk, id=pk, name=name, parent_id=parent_id, order=order, locked=locked,
+                                single_choice=single_choice)
+                for pk, name, parent_id, order, locked, single_choice in visible_tag_groups(request.user)
+                .values_list("pk", "name", "parent_id", "order", "locked", "single_choice")
+            ]
             # A group's tags are visible exactly when the group is (rule 4: what `visible_tags` selects), so
             # they load by the groups' ids, without the scope test again; the filter check reuses the ids.
-            tags = list(Tag.objects.filter(group_id__in=[g.pk for g in groups]))
+            tags = [
+                SimpleNamespace(pk=pk, id=pk, name=name, order=order, group_id=group_id)
+                for pk, name, order, group_id in Tag.objects.filter(group_id__in=[g.pk for g in groups])
+                .values_list("pk", "name", "order", "group_id")
+            ]
             remember_visible_tag_ids(request.user, (t.pk for t in tags))
             request._tp_tree = build_tag_tree(groups, tags, can_edit_locked=self.can_edit_locked(request))
         return request._tp_tree

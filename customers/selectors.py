@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -271,10 +272,17 @@ def customers_filtered(*, employee: Employee | None, flt: CustomerFilter) -> Que
     return visible_customers(employee).filter(*_filter_conditions(flt, "pk")).order_by("-id")
 
 
-def _rarest_tag(tag_ids: tuple[int, ...]) -> int:
-    """The least used of `tag_ids`, from the planner's statistics (PostgreSQL); else the first."""
-    if connection.vendor != "postgresql" or len(tag_ids) < 2:
-        return tag_ids[0]
+TAG_STATS_TTL = 60.0  # seconds the planner's tag frequencies are reused (they change on ANALYZE only)
+_tag_stats: dict[str, tuple[float, dict[int, float]]] = {}
+
+
+def _tag_frequencies() -> dict[int, float]:
+    """tag id -> share of taggings, for the planner's most common tags (pg_stats), kept a minute per process:
+    only which tag anchors a count depends on it, never the count."""
+    now = time.monotonic()
+    cached = _tag_stats.get(connection.alias)
+    if cached is not None and now - cached[0] < TAG_STATS_TTL:
+        return cached[1]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT most_common_vals::text, most_common_freqs FROM pg_stats "
@@ -282,9 +290,20 @@ def _rarest_tag(tag_ids: tuple[int, ...]) -> int:
             [Tagging._meta.db_table],
         )
         row = cursor.fetchone()
-    if not row or not row[0]:
+    freqs = {}
+    if row and row[0]:
+        freqs = dict(zip((int(v) for v in row[0].strip("{}").split(",")), row[1], strict=False))
+    _tag_stats[connection.alias] = (now, freqs)
+    return freqs
+
+
+def _rarest_tag(tag_ids: tuple[int, ...]) -> int:
+    """The least used of `tag_ids`, from the planner's statistics (PostgreSQL); else the first."""
+    if connection.vendor != "postgresql" or len(tag_ids) < 2:
         return tag_ids[0]
-    freqs = dict(zip((int(v) for v in row[0].strip("{}").split(",")), row[1], strict=False))
+    freqs = _tag_frequencies()
+    if not freqs:
+        return tag_ids[0]
     # A tag missing from the common values is rarer than all of them.
     return min(tag_ids, key=lambda t: freqs.get(t, 0.0))
 
@@ -314,20 +333,24 @@ COUNT_SETTINGS = {"max_parallel_workers_per_gather": "0", "jit": "off", "work_me
 
 @contextlib.contextmanager
 def local_settings(**settings: str) -> Iterator[None]:
-    """PostgreSQL settings for the queries run inside, in a savepoint: set with `set_config(..., true)`,
-    put back on the way out (an outer transaction must not inherit them) and rolled back with the
-    savepoint on an error. Elsewhere (SQLite) a no-op."""
+    """PostgreSQL settings for the queries run inside, in a transaction (or a savepoint): set with
+    `set_config(..., true)`, so they end with it; inside an outer transaction they are put back on the
+    way out (it must not inherit them), and an error rolls them back with the savepoint. Elsewhere
+    (SQLite) a no-op."""
     if connection.vendor != "postgresql" or not settings:
         yield
         return
     names = list(settings)
+    assign = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names))
+    nested = connection.in_atomic_block  # else the transaction below ends, and the settings with it
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
-        previous = cursor.fetchone()
-        assign = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names))
+        if nested:
+            cursor.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
+            previous = cursor.fetchone()
         cursor.execute(assign, [v for name in names for v in (name, settings[name])])
         yield
-        cursor.execute(assign, [v for name, old in zip(names, previous, strict=True) for v in (name, old)])
+        if nested:
+            cursor.execute(assign, [v for name, old in zip(names, previous, strict=True) for v in (name, old)])
 
 
 def customers_count(*, employee: Employee | None, flt: CustomerFilter) -> int:
