@@ -655,32 +655,27 @@ class BulkTaggingJob(JobHandler):
         return self._customers(job).order_by().count()
 
     def run_chunk(self, job: Job, cursor, size: int) -> Chunk | None:
-        from .services import TagOperation
+        from .services import customers_tags_bulk_apply
 
         after = int(cursor or 0)
         if "customers" in job.params:
-            wanted = [c for c in job.params["customers"] if c > after][:size]
-            if not wanted:
-                return None
-            visible = set(self._customers(job).filter(pk__in=wanted).values_list("pk", flat=True))
-            ids = wanted
-            missing = [{"customer": c, "errors": [{"code": "not_found", "message": _("客户不存在或不可见")}]}
-                       for c in wanted if c not in visible]
-            ids = [c for c in wanted if c in visible]
-            last = wanted[-1]
+            ids = [c for c in job.params["customers"] if c > after][:size]
         else:
             ids = list(self._customers(job).filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:size])
-            if not ids:
-                return None
-            missing = []
-            last = ids[-1]
+        if not ids:
+            return None
         add, remove = tuple(job.params.get("add") or ()), tuple(job.params.get("remove") or ())
-        operations = [TagOperation(customer_id=c, add=add, remove=remove) for c in ids]
-        result, failed = _apply_operations(job, job_actor(job), operations, job.params.get("source", "bulk"))
+        try:
+            # One change for the whole chunk: checked once, written set-based, audited with this job.
+            result, missing = customers_tags_bulk_apply(actor=job_actor(job), customer_ids=ids, add=add, remove=remove,
+                                                        source=job.params.get("source", "bulk"), job=job)
+        except ValidationFailed as exc:  # the change itself is refused now (a tag locked or deleted meanwhile)
+            raise JobFailed(exc.message) from exc
         return Chunk(
-            done=len(ids) + len(missing),
-            cursor=last,
-            failed=missing + failed,
+            done=len(ids),
+            cursor=ids[-1],
+            failed=[{"customer": c, "errors": [{"code": "not_found", "message": _("客户不存在或不可见")}]}
+                    for c in missing],
             counts={"added": result.added, "removed": result.removed, "unchanged": result.unchanged},
         )
 

@@ -649,6 +649,20 @@ def customer_tags_replace(
 # ---------------------------------------------------------------- many customers
 
 
+def _reachable_ids(actor: Actor, customer_ids: Iterable[Any]) -> set[int]:
+    """Which of these customer ids the actor may change (`visible_customers`), in one query per 20,000."""
+    ids = sorted({c for c in customer_ids if isinstance(c, int) and not isinstance(c, bool)})
+    reachable: set[int] = set()
+    base = visible_customers(actor.employee)
+    for chunk in _chunks(ids, _in_chunk_size()):
+        if connection.vendor == "postgresql":  # one array parameter, not thousands
+            found = base.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [_pg_ids(chunk)]))
+        else:
+            found = base.filter(pk__in=chunk)
+        reachable.update(found.values_list("pk", flat=True))
+    return reachable
+
+
 @transaction.atomic
 def customers_tags_bulk_update(
     *, actor: Actor, operations: Sequence[TagOperation], source: str, job: Job | None = None
@@ -689,15 +703,7 @@ def customers_tags_bulk_update(
             item_errors[index].append(dict(error))
         parsed.append((op.customer_id, add, remove))
 
-    customer_ids = sorted({c for c, _a, _r in parsed if isinstance(c, int) and not isinstance(c, bool)})
-    reachable: set[int] = set()
-    base = visible_customers(actor.employee)
-    for chunk in _chunks(customer_ids, _in_chunk_size()):
-        if connection.vendor == "postgresql":  # one array parameter, not thousands
-            found = base.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [_pg_ids(chunk)]))
-        else:
-            found = base.filter(pk__in=chunk)
-        reachable.update(found.values_list("pk", flat=True))
+    reachable = _reachable_ids(actor, [c for c, _a, _r in parsed])
     taxonomy = _Taxonomy(all_tags)
     visible = _visible_tag_ids(actor, all_tags)
 
@@ -750,6 +756,42 @@ def customers_tags_bulk_update(
     added, removed = _apply(actor=actor, taxonomy=taxonomy, adds=adds, removes=removes, source=source, job=job)
     explicit_removed = sum(1 for c, t in removed if c in removes.get(t, ()))
     return BulkResult(added=len(added), removed=len(removed), unchanged=requested - len(added) - explicit_removed)
+
+
+@transaction.atomic
+def customers_tags_bulk_apply(
+    *,
+    actor: Actor,
+    customer_ids: Sequence[int],
+    add: Iterable[int] = (),
+    remove: Iterable[int] = (),
+    source: str,
+    job: Job | None = None,
+) -> tuple[BulkResult, list[int]]:
+    """The same change for many customers (a filter job's chunk): `customers_tags_bulk_update` with
+    one operation per customer, without building them. The change is checked once (scope, locked,
+    single-choice, HR; ValidationFailed or NotAllowed, nothing written); customers the actor cannot
+    reach are left alone and returned as the second value; the others are written set-based."""
+    _check_source(source)
+    _check_actor_can_write(actor)
+    _check_may_change_customers(actor, source)
+    add_ids, remove_ids = set(_as_ids(add, "add")), set(_as_ids(remove, "remove"))
+    taxonomy = _Taxonomy(add_ids | remove_ids)
+    errors = _item_errors(actor, add_ids, remove_ids, taxonomy, _visible_tag_ids(actor, add_ids | remove_ids))
+    if errors:
+        raise ValidationFailed(errors[0]["message"], details=errors, code=errors[0]["code"])
+    reachable = _reachable_ids(actor, customer_ids)
+    missing = list(dict.fromkeys(c for c in customer_ids if c not in reachable))
+    if not reachable or not (add_ids or remove_ids):
+        return BulkResult(), missing
+    added, removed = _apply(
+        actor=actor, taxonomy=taxonomy, adds=dict.fromkeys(add_ids, reachable),
+        removes=dict.fromkeys(remove_ids, reachable), source=source, job=job,
+    )
+    explicit_removed = sum(1 for _c, t in removed if t in remove_ids)
+    requested = len(reachable) * (len(add_ids) + len(remove_ids))
+    unchanged = requested - len(added) - explicit_removed
+    return BulkResult(added=len(added), removed=len(removed), unchanged=unchanged), missing
 
 
 # ---------------------------------------------------------------- upsert, notes
@@ -928,6 +970,7 @@ __all__ = [
     "customer_tags_replace",
     "customer_tags_update",
     "customer_upsert",
+    "customers_tags_bulk_apply",
     "customers_tags_bulk_update",
     "note_create",
 ]

@@ -13,9 +13,14 @@ from django.db import connection
 from django.db.models import ProtectedError
 
 from customers.models import Customer, Job, TagEvent, Tagging
-from customers.services import TagOperation, customer_tags_update, customers_tags_bulk_update
+from customers.services import (
+    TagOperation,
+    customer_tags_update,
+    customers_tags_bulk_apply,
+    customers_tags_bulk_update,
+)
 from org.actors import Actor
-from tagportal.errors import ValidationFailed
+from tagportal.errors import NotAllowed, ValidationFailed
 from tags.models import PersonalTag
 from tags.services import personal_tag_delete, tag_delete
 from tests.customers.world import actor, world_fixture  # noqa: F401
@@ -136,3 +141,41 @@ def test_repeated_operation_shapes_are_still_checked_item_by_item(world):
     bad = {item["index"]: {e["code"] for e in item["errors"]} for item in caught.value.details}
     assert bad == {1: {"invalid"}, 2: {"add_and_remove"}}
     assert not Tagging.objects.exists() and not TagEvent.objects.exists()
+
+
+def test_bulk_apply_writes_one_change_for_many_customers_by_the_same_rules(world):
+    """`customers_tags_bulk_apply` (a filter job's chunk): single-choice siblings removed and audited,
+    customers out of reach left alone and reported, the job on every audit row."""
+    mine = [CustomerFactory(followers=[world.staff]) for _ in range(3)]
+    Tagging.objects.create(customer=mine[0], tag=world.first_contact)
+    Tagging.objects.create(customer=mine[1], tag=world.hot)
+    job = Job.objects.create(kind="bulk_tagging", actor_employee=world.staff)
+    result, missing = customers_tags_bulk_apply(
+        actor=actor(world.staff), customer_ids=[c.pk for c in mine] + [world.c_after.pk, 10**9],
+        add=[world.hot.pk], source="bulk", job=job,
+    )
+    assert missing == [world.c_after.pk, 10**9]
+    assert result.as_dict() == {"added": 2, "removed": 1, "unchanged": 1}
+    assert set(Tagging.objects.values_list("customer_id", "tag_id")) == {(c.pk, world.hot.pk) for c in mine}
+    assert list(TagEvent.objects.filter(customer=mine[0]).order_by("id").values_list("tag_name", "action", "job")) == [
+        ("初次接触", "remove", job.pk), ("高意向", "add", job.pk)]
+    assert not Tagging.objects.filter(customer=world.c_after).exists()
+
+
+@pytest.mark.parametrize("who, change, code", [
+    ("staff", {"add": ["key_account"]}, "locked"),
+    ("staff", {"remove": ["key_account"]}, "locked"),
+    ("staff", {"add": ["maintenance"]}, "unknown_tags"),  # out of the staff's scope
+    ("admin", {"add": ["first_contact", "hot"]}, "single_choice"),
+    ("admin", {"add": ["vip"], "remove": ["vip"]}, "add_and_remove"),
+    ("hr", {"add": ["vip"]}, "hr_read_only"),
+])
+def test_bulk_apply_refuses_a_change_that_breaks_a_rule_and_writes_nothing(world, who, change, code):
+    Tagging.objects.create(customer=world.c_staff, tag=world.key_account)
+    tags = {key: [getattr(world, name).pk for name in names] for key, names in change.items()}
+    with pytest.raises((ValidationFailed, NotAllowed)) as caught:
+        customers_tags_bulk_apply(actor=actor(getattr(world, who)), customer_ids=[world.c_staff.pk, world.c_shared.pk],
+                                  source="bulk", **tags)
+    assert caught.value.code == code
+    assert list(Tagging.objects.values_list("customer_id", "tag_id")) == [(world.c_staff.pk, world.key_account.pk)]
+    assert not TagEvent.objects.exists()
