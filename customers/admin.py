@@ -111,11 +111,11 @@ def _chip_colour(group_id: int | None) -> int:
 def _count_within(qs, budget_ms: int) -> int | None:
     """COUNT(*) of `qs` if PostgreSQL finishes it within `budget_ms`, else None. A count the planner
     already costs above `COUNT_COST_LIMIT` is not even started (None at once, not after the budget)."""
+    if _count_cost(qs) > COUNT_COST_LIMIT:
+        return None
     try:
         # The savepoint of `local_settings` is rolled back on a timeout, and the settings with it.
         with local_settings(statement_timeout=str(budget_ms), **COUNT_SETTINGS):
-            if _count_cost(qs) > COUNT_COST_LIMIT:
-                return None
             return qs.count()
     except OperationalError:  # QueryCanceled
         return None
@@ -540,8 +540,9 @@ class CustomerAdmin(admin.ModelAdmin):
             "raw_filter": raw,
             "filter_active": bool(flt is not None and not flt.is_empty),
             "follower_choices": list(followers.values_list("userid", "name")),
-            "department_choices": [
-                (d.pk, "　" * d.level + d.name) for d in Department.objects.order_by("tree_id", "lft")
+            "department_choices": [  # rows, not MPTT instances (~0.2 ms each to build)
+                (pk, "　" * level + name)
+                for pk, name, level in Department.objects.order_by("tree_id", "lft").values_list("pk", "name", "level")
             ],
             "export_csv_url": reverse(f"{info}_export_csv") + suffix,
             "export_xlsx_url": reverse(f"{info}_export_xlsx") + suffix,
