@@ -275,8 +275,9 @@ class TagEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="tagevent_customer_time"),
-            # Undo walks a job's events customer by customer (keyset on customer_id).
-            models.Index(fields=["job", "customer"], name="tagevent_job_customer"),
+            # Undo walks a job's events customer by customer (keyset on customer_id); only job rows.
+            models.Index(fields=["job", "customer"], name="tagevent_job_customer_set",
+                         condition=models.Q(job__isnull=False)),
             # For deletes (SET_NULL / PROTECT lookups); most rows have NULL there.
             models.Index(fields=["personal_tag"], name="tagevent_personal_tag",
                          condition=models.Q(personal_tag__isnull=False)),
