@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import start_worker as start_bench_worker
+
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "tp_bench_transfer"
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -96,25 +98,10 @@ def build(n: int):
 def start_worker(redis_url: str) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=f"{PG}/{DB_NAME}", CELERY_BROKER_URL=redis_url,
                CELERY_TASK_ALWAYS_EAGER="false")
-    with open(ROOT / ".bench-transfer-worker.log", "wb") as log:  # the child keeps its own copy of the fd
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--loglevel=warning", "-n", f"bench-transfer-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    from tagportal.celery import app
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("worker exited; see .bench-transfer-worker.log")
-        try:
-            if app.control.ping(timeout=0.5):
-                return proc
-        except Exception:  # noqa: BLE001 - broker not up yet
-            pass
-        time.sleep(0.3)
-    raise SystemExit("worker not ready in 60s")
+    try:
+        return start_bench_worker(env, name="bench-transfer", log=ROOT / ".bench-transfer-worker.log")
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def fast_way(hr, people) -> tuple[float, object]:
