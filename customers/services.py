@@ -777,7 +777,8 @@ def customers_tags_bulk_apply(
     _check_may_change_customers(actor, source)
     add_ids, remove_ids = set(_as_ids(add, "add")), set(_as_ids(remove, "remove"))
     taxonomy = _Taxonomy(add_ids | remove_ids)
-    errors = _item_errors(actor, add_ids, remove_ids, taxonomy, _visible_tag_ids(actor, add_ids | remove_ids))
+    visible = _visible_tag_ids(actor, add_ids | remove_ids)
+    errors = _item_errors(actor, add_ids, remove_ids, taxonomy, visible, source)
     if errors:
         raise ValidationFailed(errors[0]["message"], details=errors, code=errors[0]["code"])
     reachable = _reachable_ids(actor, customer_ids)
