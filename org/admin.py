@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -286,6 +288,7 @@ class EmployeeAdmin(admin.ModelAdmin):
     list_filter = ("status", RoleFilter, DepartmentFilter)
     search_fields = ("userid", "name")
     list_per_page = 100
+    actions = ["delete_selected"]  # ours: refuses with the service's message (see below)
     fieldsets = (
         (None, {"fields": ("userid", "name", "status", "new_password")}),
         (_("角色"), {"fields": ("roles",)}),
@@ -351,15 +354,49 @@ class EmployeeAdmin(admin.ModelAdmin):
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
+    # -- delete: the service's refusal (customers or history, a privileged account) is shown as the
+    # only message, instead of Django's "cannot delete" page or next to its success message.
+
+    def delete_view(self, request, object_id, extra_context=None):
+        employee = self.get_object(request, unquote(object_id))
+        refused = (employee is not None and self.has_delete_permission(request, employee)
+                   and not self._may_delete(request, [employee]))
+        if refused:
+            return HttpResponseRedirect(reverse("admin:org_employee_change", args=[employee.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(permissions=["delete"], description=django_delete_selected.short_description)
+    def delete_selected(self, request, queryset):
+        if not self._may_delete(request, queryset):
+            return None
+        return django_delete_selected(self, request, queryset)
+
+    def _may_delete(self, request, employees) -> bool:
+        refusals = []
+        for employee in employees:
+            try:
+                services.employee_check_delete(actor=_request_actor(request), employee=employee)
+            except DomainError as exc:
+                refusals.append(exc.message)
+        for message in refusals:
+            self.message_user(request, message, level=messages.ERROR)
+        return not refusals
+
     def delete_model(self, request, obj):
         try:
             services.employee_delete(actor=_request_actor(request), employee=obj)
-        except DomainError as exc:
+        except DomainError as exc:  # history written since the check
+            request._tp_delete_refused = True
             self.message_user(request, exc.message, level=messages.ERROR)
 
     def delete_queryset(self, request, queryset):
         for employee in queryset:
             self.delete_model(request, employee)
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        if level == messages.SUCCESS and getattr(request, "_tp_delete_refused", False):
+            return  # Django's "deleted" after a refused delete
+        super().message_user(request, message, level, *args, **kwargs)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
-from django.db.models import ProtectedError
+from django.db import router, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.db.models.deletion import Collector
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -388,6 +389,24 @@ def employee_update(
 
 
 @transaction.atomic
+def _employee_in_use(employee: Employee) -> Conflict:
+    return Conflict(
+        _("成员“%(emp)s”还有客户或历史记录，不能删除；请将其标记为离职并办理离职继承。") % {"emp": employee},
+        code="in_use",
+    )
+
+
+def employee_check_delete(*, actor: Actor, employee: Employee) -> None:
+    """The checks `employee_delete` makes, without writing: for the admin, which must show the
+    refusal before it offers to delete. Raises NotAllowed or Conflict (customers or history)."""
+    _require(actor, EMPLOYEE_WRITERS, _("只有企业管理员和人事可以管理成员。"))
+    _check_may_edit(actor, employee)
+    try:
+        Collector(using=router.db_for_write(Employee)).collect([employee])
+    except (ProtectedError, RestrictedError) as exc:
+        raise _employee_in_use(employee) from exc
+
+
 def employee_delete(*, actor: Actor, employee: Employee) -> None:
     """Remove an employee who has no history. One with customers, notes or audit entries is
     refused: mark them departed and hand their customers over instead."""
@@ -397,10 +416,7 @@ def employee_delete(*, actor: Actor, employee: Employee) -> None:
         with transaction.atomic():
             employee.delete()
     except ProtectedError as exc:
-        raise Conflict(
-            _("成员“%(emp)s”还有客户或历史记录，不能删除；请将其标记为离职并办理离职继承。") % {"emp": employee},
-            code="in_use",
-        ) from exc
+        raise _employee_in_use(employee) from exc
 
 
 # ---------------------------------------------------------------- API clients

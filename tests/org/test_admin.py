@@ -165,6 +165,56 @@ def test_employee_page_shows_registered_panels_and_tools(admin_user, monkeypatch
     assert "未安装的功能" not in html
 
 
+def _messages(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, str(m)) for m in response.context["messages"]]
+
+
+@pytest.fixture
+def employee_with_history():
+    from tests.factories import CustomerFactory
+
+    emp = EmployeeFactory(userid="leaver", name="离职员工", roles=["staff"])
+    CustomerFactory(followers=[emp])
+    return emp
+
+
+def test_deleting_an_employee_with_customers_shows_only_the_refusal(employee_with_history):
+    emp = employee_with_history
+    client = logged_in(EmployeeFactory(roles=["hr"]))
+    response = client.post(reverse("admin:org_employee_delete", args=[emp.pk]), {"post": "yes"}, follow=True)
+    shown = _messages(response)
+    assert [level for level, _text in shown] == ["error"], shown
+    assert "还有客户或历史记录，不能删除" in shown[0][1]
+    assert Employee.objects.filter(pk=emp.pk).exists()
+
+
+def test_bulk_deleting_employees_with_customers_shows_only_the_refusal(employee_with_history):
+    emp = employee_with_history
+    client = logged_in(EmployeeFactory(roles=["hr"]))
+    response = client.post(reverse("admin:org_employee_changelist"),
+                           {"action": "delete_selected", "_selected_action": [emp.pk], "post": "yes"}, follow=True)
+    shown = _messages(response)
+    assert [level for level, _text in shown] == ["error"], shown
+    assert "还有客户或历史记录，不能删除" in shown[0][1]
+    assert Employee.objects.filter(pk=emp.pk).exists()
+
+
+def test_hr_deleting_an_enterprise_admin_sees_only_the_refusal():
+    boss = EmployeeFactory(userid="boss", roles=["enterprise_admin"])
+    client = logged_in(EmployeeFactory(roles=["hr"]))
+    response = client.post(reverse("admin:org_employee_delete", args=[boss.pk]), {"post": "yes"}, follow=True)
+    assert [level for level, _text in _messages(response)] == ["error"]
+    assert Employee.objects.filter(pk=boss.pk).exists()
+
+
+def test_an_employee_without_history_is_deleted_in_the_admin_with_the_usual_message():
+    fresh = EmployeeFactory(userid="fresh", roles=["staff"])
+    client = logged_in(EmployeeFactory(roles=["hr"]))
+    response = client.post(reverse("admin:org_employee_delete", args=[fresh.pk]), {"post": "yes"}, follow=True)
+    assert [level for level, _text in _messages(response)] == ["success"]
+    assert not Employee.objects.filter(pk=fresh.pk).exists()
+
+
 # ---------------------------------------------------------------- department tree
 
 
