@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.factories import EmployeeFactory, make_api_client
@@ -58,6 +59,13 @@ def key_api(api_key):
 def read_only_api(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_api_client('bi', read_only=True)[1]}")
+    return client
+
+
+def login(employee) -> Client:
+    """A Django test client logged in as `employee`, for the admin (the portal)."""
+    client = Client()
+    client.force_login(employee)
     return client
 
 

@@ -8,21 +8,15 @@ import io
 
 import pytest
 from django.contrib.messages import get_messages
-from django.test import Client
 from django.urls import reverse
 
 from customers.models import FollowRelation, PersonalTagging, Tagging
 from tags.models import PersonalTag
+from tests.conftest import login
 from tests.customers.world import world_fixture  # noqa: F401
 from tests.factories import CustomerFactory
 
 LIST = "admin:customers_customer_changelist"
-
-
-def login(employee) -> Client:
-    client = Client()
-    client.force_login(employee)
-    return client
 
 
 def tag(customer, *tags):
@@ -38,19 +32,6 @@ def listed(client, **params) -> set[str]:
 
 def ids(*tags) -> str:
     return ",".join(str(t.pk) for t in tags)
-
-
-@pytest.fixture
-def tagged(world):
-    """张三 follows three customers: VIP+高意向, VIP+已成交, 潜在客户."""
-    w = world
-    w.c_hot = CustomerFactory(name="热客户", followers=[w.staff])
-    w.c_won = CustomerFactory(name="已成交客户", followers=[w.staff])
-    w.c_cold = CustomerFactory(name="冷客户", followers=[w.staff])
-    tag(w.c_hot, w.vip, w.hot)
-    tag(w.c_won, w.vip, w.won)
-    tag(w.c_cold, w.potential)
-    return w
 
 
 # ---------------------------------------------------------------- filters

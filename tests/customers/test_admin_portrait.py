@@ -4,18 +4,12 @@ locked groups greyed and refused), personal tags, notes, chat history and the ta
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from customers.models import Message, Note, PersonalTagging, TagEvent, Tagging
 from tags.models import PersonalTag
+from tests.conftest import login
 from tests.customers.world import world_fixture  # noqa: F401
-
-
-def login(employee) -> Client:
-    client = Client()
-    client.force_login(employee)
-    return client
 
 
 def url(customer) -> str:

@@ -21,13 +21,6 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/customers/"
 
 
-@pytest.fixture
-def crm(world):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.key}")
-    return client
-
-
 def ids(response) -> set[int]:
     assert response.status_code == 200, response.content
     return {row["id"] for row in response.json()["results"]}

@@ -16,22 +16,10 @@ import customers.admin as customers_admin
 from customers.models import PersonalTagging, Tagging
 from customers.selectors import customers_count, parse_customer_filter
 from tags.models import PersonalTag
-from tests.customers.test_admin_customers import LIST, ids, login, tag
+from tests.conftest import login
+from tests.customers.test_admin_customers import LIST, ids
 from tests.customers.world import world_fixture  # noqa: F401
 from tests.factories import CustomerFactory
-
-
-@pytest.fixture
-def tagged(world):
-    """As in test_admin_customers: 张三 follows VIP+高意向, VIP+已成交 and 潜在客户 customers."""
-    w = world
-    w.c_hot = CustomerFactory(name="热客户", followers=[w.staff])
-    w.c_won = CustomerFactory(name="已成交客户", followers=[w.staff])
-    w.c_cold = CustomerFactory(name="冷客户", followers=[w.staff])
-    tag(w.c_hot, w.vip, w.hot)
-    tag(w.c_won, w.vip, w.won)
-    tag(w.c_cold, w.potential)
-    return w
 
 
 def _many(w, n, *, followers, tags=()):

@@ -11,7 +11,6 @@ import pytest
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from customers.models import FollowRelation, Job, JobKind, Note, PersonalTagging, TagEvent, Tagging, TagSource
 from customers.services import (
@@ -30,13 +29,6 @@ from tests.factories import CustomerFactory, EmployeeFactory, make_tag_group
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/customers/"
-
-
-@pytest.fixture
-def crm(world):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.key}")
-    return client
 
 
 def stage_tags(w, customer) -> set[int]:

@@ -10,15 +10,10 @@ from django.urls import reverse
 
 from org import admin as org_admin
 from org.models import ApiClient, Department, Employee, EmployeeStatus
+from tests.conftest import login as logged_in
 from tests.factories import DepartmentFactory, EmployeeFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(employee) -> Client:
-    client = Client()
-    client.force_login(employee)
-    return client
 
 
 def employee_form(**overrides) -> dict:

@@ -3,20 +3,14 @@ may have their login, password, departments, roles or status changed only by ent
 (API and portal alike)."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from org.models import Employee, EmployeeStatus
 from tests.conftest import as_employee
+from tests.conftest import login as logged_in
 from tests.factories import DepartmentFactory, EmployeeFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(employee) -> Client:
-    client = Client()
-    client.force_login(employee)
-    return client
 
 
 def form_for(employee: Employee, **overrides) -> dict:

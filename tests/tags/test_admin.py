@@ -6,23 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import Client
 
 from customers.models import Customer, TagEvent, Tagging
 from tags import services
 from tags.models import Tag, TagGroup
+from tests.conftest import login
 from tests.factories import EmployeeFactory, make_tag_group
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/tags/taggroup/"
 ADD = "/tags/taggroup/add/"
-
-
-def login(employee) -> Client:
-    client = Client()
-    client.force_login(employee)
-    return client
 
 
 @pytest.fixture

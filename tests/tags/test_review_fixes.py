@@ -5,19 +5,13 @@ nothing changes (no 500); a personal tag deleted from the admin audits its remov
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from customers.models import Customer, PersonalTagging, TagEvent, Tagging
 from tags.models import PersonalTag, Tag, TagGroup
+from tests.conftest import login
 from tests.factories import make_tag_group
 
 pytestmark = pytest.mark.django_db
-
-
-def login(employee) -> Client:
-    client = Client()
-    client.force_login(employee)
-    return client
 
 
 @pytest.fixture
