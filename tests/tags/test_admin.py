@@ -1,5 +1,6 @@
 """The taxonomy in the admin: the tree, forms with the services' errors, read-only for staff,
-delete confirmations with counts, merge, drag and drop, health, the employee panel."""
+delete confirmations with counts, merge, drag and drop, health, the employee panel, and a
+personal tag deleted from the admin (its removals are audited)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import json
 
 import pytest
 
-from customers.models import Customer, TagEvent, Tagging
+from customers.models import Customer, PersonalTagging, TagEvent, Tagging
 from tags import services
-from tags.models import Tag, TagGroup
+from tags.models import PersonalTag, Tag, TagGroup
 from tests.conftest import login
 from tests.factories import EmployeeFactory, make_tag_group
 
@@ -253,3 +254,18 @@ def test_inline_move_to_a_group_with_the_same_tag_name_is_a_form_error(tag_admin
     r = login(tag_admin).post(f"/tags/taggroup/{taxonomy.level.pk}/change/", data)
     assert r.status_code == 302
     assert Tag.objects.get(pk=tag.pk).group_id == taxonomy.after.pk
+
+
+# ---------------------------------------------------------------- personal tags
+
+
+def test_deleting_a_personal_tag_in_the_admin_audits_it(company):
+    owner = company.staff
+    mine = PersonalTag.objects.create(owner=owner, name="爱喝茶")
+    customer = Customer.objects.create(external_userid="wmP", name="p")
+    PersonalTagging.objects.create(customer=customer, personal_tag=mine)
+    r = login(owner).post(f"/tags/personaltag/{mine.pk}/delete/", {"post": "yes"})
+    assert r.status_code == 302
+    event = TagEvent.objects.get()
+    assert (event.customer_id, event.action, event.tag_name, event.source, event.actor_employee_id) == (
+        customer.pk, "remove", "爱喝茶", "manual", owner.pk)

@@ -1,4 +1,4 @@
-"""In a real browser (FIXER): a top-level group with no tags of its own but tagged sub-groups
+"""The portrait in a real browser: a top-level group with no tags of its own but tagged sub-groups
 (行业 > 制造业 > 汽车) shows its name as a header row above its sub-groups, so they do not look
 nested under the previous group."""
 

@@ -1,4 +1,4 @@
-"""Rule 7 under concurrency (FIXER): two writers applying different tags of one single-choice group
+"""Rule 7 under concurrency: two writers applying different tags of one single-choice group
 to the same customer at once must leave exactly one. The writers lock the customer rows (id order)
 before touching taggings, so the second waits for the first and then removes its tag."""
 

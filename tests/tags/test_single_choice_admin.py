@@ -1,13 +1,13 @@
-"""Rule 7 in the taxonomy admin (FIXER): turning single-choice on, moving a tag into a single-choice
+"""Rule 7 (单选) in the taxonomy admin: turning single-choice on, moving a tag into a single-choice
 group and merging into one are refused with a message naming how many customers clash, and
-nothing changes (no 500); a personal tag deleted from the admin audits its removals."""
+nothing changes (no 500)."""
 
 from __future__ import annotations
 
 import pytest
 
-from customers.models import Customer, PersonalTagging, TagEvent, Tagging
-from tags.models import PersonalTag, Tag, TagGroup
+from customers.models import Customer, TagEvent, Tagging
+from tags.models import Tag, TagGroup
 from tests.conftest import login
 from tests.factories import make_tag_group
 
@@ -55,15 +55,3 @@ def test_merge_action_into_a_single_choice_group_is_refused_all_or_nothing(tag_a
                                              "apply": "1", "target": clash.won.pk}, follow=True)
     assert "1 位客户" in r.content.decode()
     assert state() == before
-
-
-def test_deleting_a_personal_tag_in_the_admin_audits_it(company):
-    owner = company.staff
-    mine = PersonalTag.objects.create(owner=owner, name="爱喝茶")
-    customer = Customer.objects.create(external_userid="wmP", name="p")
-    PersonalTagging.objects.create(customer=customer, personal_tag=mine)
-    r = login(owner).post(f"/tags/personaltag/{mine.pk}/delete/", {"post": "yes"})
-    assert r.status_code == 302
-    event = TagEvent.objects.get()
-    assert (event.customer_id, event.action, event.tag_name, event.source, event.actor_employee_id) == (
-        customer.pk, "remove", "爱喝茶", "manual", owner.pk)
