@@ -57,6 +57,20 @@ def _apply_domain_error(form: forms.Form, exc: DomainError, fields=("name", "par
 # ---------------------------------------------------------------- scope picker
 
 
+class TaxonomyWriteMixin:
+    """The taxonomy's admin pages: only tag admins and enterprise admins (`manages_taxonomy`) may
+    add, change or delete, whatever Django permissions the user holds; everyone else reads."""
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and _actor(request).manages_taxonomy
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and _actor(request).manages_taxonomy
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and _actor(request).manages_taxonomy
+
+
 class ScopeTreeWidget(forms.CheckboxSelectMultiple):
     """Departments as an indented checkbox tree; each box carries its level and parent for the
     "also add sub-departments" script."""
@@ -216,7 +230,7 @@ class TagInline(admin.TabularInline):
 
 
 @admin.register(TagGroup)
-class TagGroupAdmin(DraggableMPTTAdmin):
+class TagGroupAdmin(TaxonomyWriteMixin, DraggableMPTTAdmin):
     """标签组: the taxonomy as one tree. Drag a row's handle to move or reorder a group."""
 
     form = TagGroupForm
@@ -303,15 +317,6 @@ class TagGroupAdmin(DraggableMPTTAdmin):
         return ()
 
     # -- writes, all through the services
-
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and _actor(request).manages_taxonomy
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and _actor(request).manages_taxonomy
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and _actor(request).manages_taxonomy
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -540,7 +545,7 @@ class TagMergeForm(forms.Form):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(TaxonomyWriteMixin, admin.ModelAdmin):
     """企业标签: every tag with its group; move a tag to another group, merge tags."""
 
     form = TagForm
@@ -589,15 +594,6 @@ class TagAdmin(admin.ModelAdmin):
         cl = super().get_changelist_instance(request)
         self._count_cache = tagging_counts([t.pk for t in cl.result_list])
         return cl
-
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and _actor(request).manages_taxonomy
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and _actor(request).manages_taxonomy
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and _actor(request).manages_taxonomy
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
