@@ -266,17 +266,23 @@ def tag_group_update(
     return group
 
 
-def _move_group(*, group: TagGroup, parent: TagGroup | None, order: int | None) -> TagGroup:
-    """Move inside the tree lock: no cycle, the whole subtree stays within 3 levels."""
-    if parent is not None:
-        parent = _relock(parent)
-        if parent.pk == group.pk or parent.is_descendant_of(group):
-            raise ValidationFailed(f"不能把标签组“{group.name}”移到它自己或它的下级组里。",
-                                   details={"parent": "cycle"}, code="cycle")
+def _check_move(*, group: TagGroup, parent: TagGroup | None) -> None:
+    """`group` may go under `parent`: not into itself or its subtree, and the subtree stays within
+    MAX_GROUP_DEPTH levels. Raises ValidationFailed (`details` name the parent field)."""
+    if parent is not None and (parent.pk == group.pk or parent.is_descendant_of(group)):
+        raise ValidationFailed(f"不能把标签组“{group.name}”移到它自己或它的下级组里。",
+                               details={"parent": "cycle"}, code="cycle")
     subtree_height = (group.get_descendants().aggregate(m=Max("level"))["m"] or group.level) - group.level
     if _group_level(parent) + subtree_height >= MAX_GROUP_DEPTH:
         raise ValidationFailed(f"移动后“{group.name}”及其子组会超过 {MAX_GROUP_DEPTH} 级。",
                                details={"parent": "too deep"}, code="too_deep")
+
+
+def _move_group(*, group: TagGroup, parent: TagGroup | None, order: int | None) -> TagGroup:
+    """Move inside the tree lock: no cycle, the whole subtree stays within 3 levels."""
+    if parent is not None:
+        parent = _relock(parent)
+    _check_move(group=group, parent=parent)
     _check_group_sibling_name(name=group.name, parent=parent, exclude_pk=group.pk)
     if order is None:
         order = _next_order(TagGroup.objects.filter(parent=parent))
@@ -324,13 +330,7 @@ def tag_group_check(
     if group is not None and group.pk:
         current = TagGroup.objects.filter(pk=group.pk).first()
         if current is not None and (parent.pk if parent else None) != current.parent_id:
-            if parent is not None and (parent.pk == current.pk or parent.is_descendant_of(current)):
-                raise ValidationFailed(f"不能把标签组“{current.name}”移到它自己或它的下级组里。",
-                                       details={"parent": "cycle"}, code="cycle")
-            height = (current.get_descendants().aggregate(m=Max("level"))["m"] or current.level) - current.level
-            if _group_level(parent) + height >= MAX_GROUP_DEPTH:
-                raise ValidationFailed(f"移动后“{current.name}”及其子组会超过 {MAX_GROUP_DEPTH} 级。",
-                                       details={"parent": "too deep"}, code="too_deep")
+            _check_move(group=current, parent=parent)
     elif _group_level(parent) >= MAX_GROUP_DEPTH:
         raise ValidationFailed(f"标签组最多 {MAX_GROUP_DEPTH} 级，不能在“{parent.name}”下再建子组。",
                                details={"parent": "too deep"}, code="too_deep")
