@@ -31,11 +31,28 @@ def _truthy(value) -> bool:
     return str(value).lower() in {"1", "true", "yes", "on"}
 
 
+class TaxonomyWritesMixin:
+    """What tag-group and tag writes share: the 403 for non-managers before anything else, the body
+    validated (partially for updates), and a group named in the body that the caller must see."""
+
+    def _validated(self, instance=None) -> dict:
+        services.require_taxonomy_manager(self.actor)
+        ser = self.get_serializer(instance, data=self.request.data, partial=instance is not None)
+        ser.is_valid(raise_exception=True)
+        return ser.validated_data
+
+    def _group_or_400(self, pk, *, field: str, message: str, code: str) -> TagGroup:
+        group = TagGroup.objects.restrict(self.actor, "view").filter(pk=pk).first()
+        if group is None:
+            raise ValidationFailed(message, details={field: pk}, code=code)
+        return group
+
+
 class TaxonomyPagination(IdCursorPagination):
     ordering = ("tree_id", "lft", "id")
 
 
-class TagGroupViewSet(RestrictedModelViewSet):
+class TagGroupViewSet(TaxonomyWritesMixin, RestrictedModelViewSet):
     """标签组. Scope `departments` is exact (sub-departments inherit nothing); nested groups narrow."""
 
     queryset = TagGroup.objects.all()
@@ -57,16 +74,10 @@ class TagGroupViewSet(RestrictedModelViewSet):
     def _visible_group(self, pk, field: str) -> TagGroup | None:
         if pk is None:
             return None
-        group = TagGroup.objects.restrict(self.actor, "view").filter(pk=pk).first()
-        if group is None:
-            raise ValidationFailed(f"上级标签组 {pk} 不存在。", details={field: pk}, code="unknown_parent")
-        return group
+        return self._group_or_400(pk, field=field, message=f"上级标签组 {pk} 不存在。", code="unknown_parent")
 
     def create(self, request, *args, **kwargs):
-        services.require_taxonomy_manager(self.actor)
-        ser = self.get_serializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        data = ser.validated_data
+        data = self._validated()
         group = services.tag_group_create(
             actor=self.actor, name=data["name"], parent=self._visible_group(data.get("parent_id"), "parent"),
             order=data.get("order"), departments=data.get("departments"),
@@ -78,10 +89,7 @@ class TagGroupViewSet(RestrictedModelViewSet):
 
     def update(self, request, *args, **kwargs):
         group = self.get_object()
-        services.require_taxonomy_manager(self.actor)
-        ser = self.get_serializer(group, data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        data = ser.validated_data
+        data = self._validated(group)
         parent = _UNSET
         if "parent_id" in data:
             parent = self._visible_group(data["parent_id"], "parent")
@@ -118,7 +126,7 @@ def _int(value, field):
         raise ValidationFailed(f"{field} 必须是整数。", details={field: value})
 
 
-class TagViewSet(RestrictedModelViewSet):
+class TagViewSet(TaxonomyWritesMixin, RestrictedModelViewSet):
     """企业标签. Visible exactly when their group is."""
 
     queryset = Tag.objects.select_related("group")
@@ -136,26 +144,17 @@ class TagViewSet(RestrictedModelViewSet):
         return qs
 
     def _group(self, pk) -> TagGroup:
-        group = TagGroup.objects.restrict(self.actor, "view").filter(pk=pk).first()
-        if group is None:
-            raise ValidationFailed(f"标签组 {pk} 不存在。", details={"group": pk}, code="unknown_group")
-        return group
+        return self._group_or_400(pk, field="group", message=f"标签组 {pk} 不存在。", code="unknown_group")
 
     def create(self, request, *args, **kwargs):
-        services.require_taxonomy_manager(self.actor)
-        ser = self.get_serializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        data = ser.validated_data
+        data = self._validated()
         tag = services.tag_create(actor=self.actor, group=self._group(data["group_id"]), name=data["name"],
                                   order=data.get("order"), external_id=data.get("external_id"))
         return Response(self.get_serializer(tag).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         tag = self.get_object()
-        services.require_taxonomy_manager(self.actor)
-        ser = self.get_serializer(tag, data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        data = ser.validated_data
+        data = self._validated(tag)
         group = self._group(data["group_id"]) if "group_id" in data else None
         tag = services.tag_update(actor=self.actor, tag=tag, name=data.get("name"), order=data.get("order"),
                                   group=group)
