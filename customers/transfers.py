@@ -369,9 +369,12 @@ def transfer_preview(
     if plan.ok and from_employee is not None:
         running = _running_transfer(from_employee, close_stale=False)
         if running is not None:
-            message = _("%(name)s 的客户继承 #%(id)s 正在进行中。") % {"name": from_employee, "id": running.pk}
-            plan.error("from_employee", message)
+            plan.error("from_employee", _running_message(from_employee, running))
     return plan
+
+
+def _running_message(from_employee: Employee, running: Transfer) -> str:
+    return _("%(name)s 的客户继承 #%(id)s 正在进行中。") % {"name": from_employee, "id": running.pk}
 
 
 def _running_transfer(from_employee: Employee, *, close_stale: bool = True) -> Transfer | None:
@@ -412,10 +415,7 @@ def transfer_start(
     Employee.objects.select_for_update().filter(pk=from_employee.pk).first()
     running = _running_transfer(from_employee)
     if running is not None:
-        raise Conflict(
-            _("%(name)s 的客户继承 #%(id)s 正在进行中。") % {"name": from_employee, "id": running.pk},
-            details={"transfer": running.pk},
-        )
+        raise Conflict(_running_message(from_employee, running), details={"transfer": running.pk})
     if mark_departed and not _may_mark_departed(actor, from_employee):
         raise NotAllowed(str(PRIVILEGED_DEPARTURE_MESSAGE), details=[{"field": "mark_departed"}])
     plan = _plan(
