@@ -102,13 +102,23 @@ def test_cancel_pending_job_never_runs(admin, tags, monkeypatch):
         job_cancel(actor=Actor(employee=admin), job=job)
 
 
+def chunks_of(size, monkeypatch):
+    """Bulk tagging jobs work in chunks of exactly `size` customers (no adaptive sizing)."""
+    for attr in ("chunk_size", "min_chunk_size", "max_chunk_size"):
+        monkeypatch.setattr(jobs.BulkTaggingJob, attr, size)
+
+
+def queued_in_chunks_of(size, admin, tag, monkeypatch):
+    """A job adding `tag` to every customer, in chunks of `size`, left queued (not enqueued)."""
+    chunks_of(size, monkeypatch)
+    monkeypatch.setattr(jobs, "job_enqueue", lambda job_id: None)
+    return bulk_tagging_start(actor=Actor(employee=admin), add=[tag.pk], source=TagSource.BULK, filter_params={})
+
+
 def test_cancel_running_job_stops_between_chunks(admin, tags, monkeypatch):
     vip, _ = tags
     CustomerFactory.create_batch(20)
-    for attr in ("chunk_size", "min_chunk_size", "max_chunk_size"):
-        monkeypatch.setattr(jobs.BulkTaggingJob, attr, 5)
-    monkeypatch.setattr(jobs, "job_enqueue", lambda job_id: None)
-    job = bulk_tagging_start(actor=Actor(employee=admin), add=[vip.pk], source=TagSource.BULK, filter_params={})
+    job = queued_in_chunks_of(5, admin, vip, monkeypatch)
     real = jobs.BulkTaggingJob.run_chunk
 
     def cancel_after_two(self, job_, cursor, size):
@@ -247,10 +257,7 @@ def test_a_run_that_lost_ownership_commits_nothing(admin, tags, monkeypatch):
     """Two runs never both apply a chunk: a run whose claim was taken over rolls its chunk back."""
     vip, _ = tags
     CustomerFactory.create_batch(10)
-    for attr in ("chunk_size", "min_chunk_size", "max_chunk_size"):
-        monkeypatch.setattr(jobs.BulkTaggingJob, attr, 5)
-    monkeypatch.setattr(jobs, "job_enqueue", lambda job_id: None)
-    job = bulk_tagging_start(actor=Actor(employee=admin), add=[vip.pk], source=TagSource.BULK, filter_params={})
+    job = queued_in_chunks_of(5, admin, vip, monkeypatch)
     real = jobs.BulkTaggingJob.run_chunk
 
     def taken_over_meanwhile(self, job_, cursor, size):
@@ -268,8 +275,7 @@ def test_undo_of_a_cancelled_job_reverses_the_part_it_did(admin, tags, monkeypat
                                                           django_capture_on_commit_callbacks):
     vip, _ = tags
     CustomerFactory.create_batch(12)
-    for attr in ("chunk_size", "min_chunk_size", "max_chunk_size"):
-        monkeypatch.setattr(jobs.BulkTaggingJob, attr, 4)
+    chunks_of(4, monkeypatch)
     actor = Actor(employee=admin)
     real = jobs.BulkTaggingJob.run_chunk
 
