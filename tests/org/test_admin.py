@@ -173,22 +173,21 @@ def employee_with_history():
     return emp
 
 
-def test_deleting_an_employee_with_customers_shows_only_the_refusal(employee_with_history):
-    emp = employee_with_history
-    client = logged_in(EmployeeFactory(roles=["hr"]))
-    response = client.post(reverse("admin:org_employee_delete", args=[emp.pk]), {"post": "yes"}, follow=True)
-    shown = _messages(response)
-    assert [level for level, _text in shown] == ["error"], shown
-    assert "还有客户或历史记录，不能删除" in shown[0][1]
-    assert Employee.objects.filter(pk=emp.pk).exists()
+def _delete_view(emp) -> tuple[str, dict]:
+    return reverse("admin:org_employee_delete", args=[emp.pk]), {"post": "yes"}
 
 
-def test_bulk_deleting_employees_with_customers_shows_only_the_refusal(employee_with_history):
+def _delete_action(emp) -> tuple[str, dict]:
+    return reverse("admin:org_employee_changelist"), {"action": "delete_selected", "_selected_action": [emp.pk],
+                                                      "post": "yes"}
+
+
+@pytest.mark.parametrize("delete", [_delete_view, _delete_action], ids=["delete page", "delete action"])
+def test_deleting_an_employee_with_customers_shows_only_the_refusal(employee_with_history, delete):
     emp = employee_with_history
     client = logged_in(EmployeeFactory(roles=["hr"]))
-    response = client.post(reverse("admin:org_employee_changelist"),
-                           {"action": "delete_selected", "_selected_action": [emp.pk], "post": "yes"}, follow=True)
-    shown = _messages(response)
+    url, data = delete(emp)
+    shown = _messages(client.post(url, data, follow=True))
     assert [level for level, _text in shown] == ["error"], shown
     assert "还有客户或历史记录，不能删除" in shown[0][1]
     assert Employee.objects.filter(pk=emp.pk).exists()
@@ -202,10 +201,14 @@ def test_hr_deleting_an_enterprise_admin_sees_only_the_refusal():
     assert Employee.objects.filter(pk=boss.pk).exists()
 
 
-def test_an_employee_without_history_is_deleted_in_the_admin_with_the_usual_message():
+@pytest.mark.parametrize("delete", [_delete_view, _delete_action], ids=["delete page", "delete action"])
+def test_an_employee_without_history_is_deleted_in_the_admin_with_the_usual_message(delete):
     fresh = EmployeeFactory(userid="fresh", roles=["staff"])
     client = logged_in(EmployeeFactory(roles=["hr"]))
-    response = client.post(reverse("admin:org_employee_delete", args=[fresh.pk]), {"post": "yes"}, follow=True)
+    url, data = delete(fresh)
+    confirm = client.post(url, {k: v for k, v in data.items() if k != "post"})
+    assert confirm.status_code == 200 and "fresh" in confirm.content.decode()  # Django's confirmation page
+    response = client.post(url, data, follow=True)
     assert [level for level, _text in _messages(response)] == ["success"]
     assert not Employee.objects.filter(pk=fresh.pk).exists()
 
