@@ -36,6 +36,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _common import start_worker
+
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgres://postgres@127.0.0.1:5432"
 
@@ -198,29 +200,11 @@ def post(url: str, body: bytes, key: str, allow_error: bool = False):
         raise RuntimeError(f"HTTP {exc.code}: {exc.read()[:2000]!r}") from exc
 
 
-def start_worker(env: dict, redis_url: str) -> subprocess.Popen:
+def start_bench_worker(env: dict, redis_url: str) -> subprocess.Popen:
     import redis
 
-    from tagportal.celery import app
-
     redis.Redis.from_url(redis_url).flushdb()
-    log = open(ROOT / ".bench-bulk-worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
-         "--without-gossip", "--without-mingle", "--loglevel=warning", "-n", f"bench-bulk-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError("worker exited; see .bench-bulk-worker.log")
-        try:
-            if app.control.ping(timeout=1):
-                return worker
-        except Exception:  # noqa: BLE001 - broker not answering yet
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("worker not ready in 60 s")
+    return start_worker(env, name="bench-bulk", log=ROOT / ".bench-bulk-worker.log")
 
 
 def bench_job(env: dict, redis_url: str, client, job_tag) -> None:
@@ -233,7 +217,7 @@ def bench_job(env: dict, redis_url: str, client, job_tag) -> None:
     total = Customer.objects.count()
     print(f"\n[2] filter job: add one tag to all {total:,} customers, real worker (solo pool) on Redis {redis_url} "
           f"({load()})")
-    worker = start_worker(env, redis_url)
+    worker = start_bench_worker(env, redis_url)
     try:
         started_wall = time.time()
         started = time.perf_counter()
