@@ -289,7 +289,7 @@ class TagGroupAdmin(TaxonomyWriteMixin, DraggableMPTTAdmin):
     def flags(self, item):
         parts = []
         if item.locked:
-            parts.append(format_html('<span class="tp-flag tp-flag-locked">🔒 {}</span>', gettext("锁定")))
+            parts.append(format_html('<span class="tp-flag tp-flag-locked">{}</span>', gettext("锁定")))
         if item.single_choice:
             parts.append(format_html('<span class="tp-flag">{}</span>', gettext("单选")))
         return format_html_join(" ", "{}", ((p,) for p in parts))
