@@ -46,8 +46,8 @@ class TransferStartForm(forms.Form):
     to_employees = forms.ModelMultipleChoiceField(
         label=_("继承人"),
         queryset=Employee.objects.none(),
-        widget=forms.SelectMultiple(attrs={"size": 10}),
-        help_text=_("可选多位，客户平均分配（按住 Ctrl 多选）。只能选择在职成员。"),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "tp-inheritor"}),
+        help_text=_("可选多位，客户平均分配。只列出其他在职成员，可输入姓名、账号或部门筛选。"),
         error_messages={"required": _("请至少选择一位继承人。")},
     )
     keep_portrait = forms.BooleanField(
@@ -61,9 +61,17 @@ class TransferStartForm(forms.Form):
     def __init__(self, *args, from_employee: Employee, **kwargs):
         super().__init__(*args, **kwargs)
         self.from_employee = from_employee
-        self.fields["to_employees"].queryset = Employee.objects.filter(
+        field = self.fields["to_employees"]
+        field.queryset = Employee.objects.filter(
             status=EmployeeStatus.ACTIVE, is_active=True
-        ).exclude(pk=from_employee.pk).order_by("userid")
+        ).exclude(pk=from_employee.pk).prefetch_related("departments").order_by("userid")
+        field.label_from_instance = _inheritor_label
+
+
+def _inheritor_label(employee: Employee) -> str:
+    """"李四 (lisi) · 销售一部、华东区": the department tells two namesakes apart."""
+    departments = "、".join(d.name for d in employee.departments.all())
+    return f"{employee} · {departments}" if departments else str(employee)
 
 
 class CustomerChoiceForm(forms.Form):
@@ -193,7 +201,12 @@ class TransferAdmin(admin.ModelAdmin):
         if not self._allowed(request):
             raise PermissionDenied
         from_employee = get_object_or_404(Employee, pk=employee_id)
+        if mode == "onjob" and from_employee.is_departed:
+            # 在职继承 is for someone who stays; a departed employee's customers go through 离职继承.
+            messages.warning(request, gettext("%(name)s 已离职，请使用离职继承。") % {"name": from_employee})
+            return HttpResponseRedirect(reverse("admin:customers_transfer_start", args=[employee_id, "departed"]))
         actor = _actor(request)
+        active_customers = FollowRelation.objects.filter(employee=from_employee, status=RelationStatus.ACTIVE).count()
         step = request.POST.get("step", "") if request.method == "POST" else ""
         form = TransferStartForm(request.POST or None, from_employee=from_employee)
         context = {
@@ -204,9 +217,14 @@ class TransferAdmin(admin.ModelAdmin):
             "mode_label": MODES[mode],
             "from_employee": from_employee,
             "form": form,
-            "active_customers": FollowRelation.objects.filter(
-                employee=from_employee, status=RelationStatus.ACTIVE).count(),
+            "active_customers": active_customers,
+            "already_departed": from_employee.is_departed,
+            "past_transfers_url": (reverse("admin:customers_transfer_changelist")
+                                   + f"?from_employee__exact={from_employee.pk}"),
         }
+        if not active_customers and from_employee.is_departed:
+            # Nothing to hand over and nobody to mark departed: say so, offer no form.
+            return TemplateResponse(request, "admin/customers/transfer/start.html", context)
         if not step or not form.is_valid():
             return TemplateResponse(request, "admin/customers/transfer/start.html", context)
 
@@ -331,6 +349,11 @@ def _may_transfer(request: HttpRequest, employee: Employee) -> bool:
     return request.user.is_active and transfers.transfer_allowed(_actor(request))
 
 
+def _may_transfer_on_job(request: HttpRequest, employee: Employee) -> bool:
+    """在职继承 only for someone still employed; a departed employee gets 离职继承 alone."""
+    return not employee.is_departed and _may_transfer(request, employee)
+
+
 register_employee_tool(_("离职继承"), "admin:customers_transfer_departed", allowed=_may_transfer)
-register_employee_tool(_("在职继承"), "admin:customers_transfer_onjob", allowed=_may_transfer)
+register_employee_tool(_("在职继承"), "admin:customers_transfer_onjob", allowed=_may_transfer_on_job)
 register_employee_panel(_("客户继承记录"), _transfers_panel)

@@ -142,7 +142,9 @@ def test_browser_hr_hands_over_a_departed_salesperson(page, scene):
     page.goto(reverse("admin:org_employee_change", args=[zhang.pk]))
     page.click("text=离职继承")
     page.wait_for_selector("text=正在跟进 3 位客户")
-    page.select_option("select[name=to_employees]", label=str(li))
+    page.fill("#tp-inheritor-filter", "李四")
+    assert not page.is_visible(f"#id_to_employees label:has-text('{scene['wang']}')")  # filtered out
+    page.check(f"#id_to_employees label:has-text('{li}') input")
     assert page.is_checked("input[name=keep_portrait]")
     page.click("text=下一步：预览")
     page.wait_for_selector("#tp-preview-table")
@@ -161,3 +163,60 @@ def test_browser_hr_hands_over_a_departed_salesperson(page, scene):
     page.context.clear_cookies()
     browser_login(page, "zhangsan")
     assert "/login/" in page.url
+
+
+@pytest.mark.django_db
+def test_departed_employee_gets_only_the_departed_hand_over(client, scene):
+    zhang = scene["zhang"]
+    zhang.status = EmployeeStatus.DEPARTED
+    zhang.save()
+    client.force_login(scene["hr"])
+    page = client.get(reverse("admin:org_employee_change", args=[zhang.pk])).content.decode()
+    assert reverse("admin:customers_transfer_departed", args=[zhang.pk]) in page
+    assert reverse("admin:customers_transfer_onjob", args=[zhang.pk]) not in page and "在职继承" not in page
+    response = client.get(start_url(zhang, "onjob"))
+    assert response.status_code == 302 and response.url == start_url(zhang, "departed")
+    form = client.get(response.url).content.decode()
+    assert "保持在职" not in form and "将被标记为离职" not in form and "已离职" in form
+    assert 'name="to_employees"' in form  # 3 customers still to hand over
+
+
+@pytest.mark.django_db
+def test_departed_employee_with_no_customers_is_told_so_without_a_form(client, scene):
+    wang = scene["wang"]
+    wang.status = EmployeeStatus.DEPARTED
+    wang.save()
+    client.force_login(scene["hr"])
+    page = client.get(start_url(wang)).content.decode()
+    assert "该成员没有需要继承的客户" in page
+    assert reverse("admin:customers_transfer_changelist") + f"?from_employee__exact={wang.pk}" in page
+    assert "将被标记为离职" not in page and 'name="to_employees"' not in page
+    posted = client.post(start_url(wang), {"to_employees": [scene["li"].pk], "step": "confirm"})
+    assert posted.status_code == 200 and not Transfer.objects.exists()
+    past = reverse("admin:customers_transfer_changelist") + f"?from_employee__exact={wang.pk}"
+    assert client.get(past).status_code == 200
+
+
+@pytest.mark.django_db
+def test_inheritor_picker_lists_other_active_employees_with_department(client, scene):
+    from tests.factories import DepartmentFactory
+
+    sales = DepartmentFactory(name="华东销售部")
+    scene["li"].departments.add(sales)
+    EmployeeFactory(userid="gone", name="老赵", status=EmployeeStatus.DEPARTED)
+    client.force_login(scene["hr"])
+    page = client.get(start_url(scene["zhang"])).content.decode()
+    assert 'type="checkbox" name="to_employees"' in page and 'id="tp-inheritor-filter"' in page
+    assert "李四 (lisi) · 华东销售部" in page and "王五 (wangwu)" in page
+    assert "老赵" not in page and f'name="to_employees" value="{scene["zhang"].pk}"' not in page
+
+
+@pytest.mark.django_db
+def test_result_page_links_customers_to_their_portrait(client, scene, django_capture_on_commit_callbacks):
+    client.force_login(scene["hr"])
+    data = {"to_employees": [scene["li"].pk], "keep_portrait": "on", "step": "confirm"}
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(start_url(scene["zhang"]), data)
+    result = client.get(done.url).content.decode()
+    for customer in scene["customers"]:
+        assert f'<a href="{reverse("admin:customers_customer_change", args=[customer.pk])}">{customer}</a>' in result
