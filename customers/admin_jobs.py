@@ -144,6 +144,54 @@ def _tag_tree(employee, actor: Actor) -> list[dict]:
     return tree
 
 
+def _bulk_choices(post):
+    """The picker's choices as `add`/`remove` lists: one radio per tag (`op_<id>` = add | remove | "")
+    — a tag is either added or removed, never both — plus plain `add`/`remove` lists (API-like posts)."""
+    data = post.copy()
+    for key, value in post.items():
+        if key.startswith("op_") and key[3:].isdigit() and value in ("add", "remove"):
+            data.appendlist(value, key[3:])
+    return data
+
+
+def _bulk_summary(count: int, add: list[str], remove: list[str]) -> str:
+    """"将为 34 位客户添加：A、B；移除：C" shown right above the confirm button."""
+    if not add and not remove:
+        return ""
+    parts = []
+    if add:
+        parts.append(_("添加：%(tags)s") % {"tags": "、".join(add)})
+    if remove:
+        parts.append(_("移除：%(tags)s") % {"tags": "、".join(remove)})
+    return _("将为 %(n)s 位客户%(what)s") % {"n": f"{count:,}", "what": "；".join(parts)}
+
+
+def _attach_errors(form, tree: list[dict], exc: DomainError) -> None:
+    """The service's rule violations next to the picker: each on the group its tags belong to, naming
+    the group and the tags; anything else as a form error."""
+    errors = exc.details if isinstance(exc.details, list) else [{"message": exc.message}]
+    group_of = {t.pk: node for node in tree for t in node["tags"]}
+    for error in errors:
+        nodes: dict[int, list] = {}
+        for tag_id in error.get("tags") or ():
+            node = group_of.get(tag_id)
+            if node is not None:
+                nodes.setdefault(node["group"].pk, [node, []])[1].append(tag_id)
+        if not nodes:
+            form.add_error(None, error.get("message", exc.message))
+            continue
+        for node, tag_ids in nodes.values():
+            names = "、".join(t.name for t in node["tags"] if t.pk in tag_ids)
+            if error.get("code") == "single_choice":
+                text = _("「%(group)s」是单选标签组，一次只能添加其中一个标签（已选：%(tags)s）。") % {
+                    "group": node["group"].name, "tags": names}
+            else:
+                text = _("「%(group)s」：%(message)s（%(tags)s）。") % {
+                    "group": node["group"].name, "message": error.get("message", exc.message), "tags": names}
+            node.setdefault("errors", []).append(text)
+            form.add_error(None, text)
+
+
 @admin.action(description=gettext_lazy("批量添加 / 移除标签"), permissions=["change"])
 def bulk_tag_action(modeladmin, request, queryset):
     """批量打标签 from the customer list. With "select all N" (Django's `select_across`) the job gets
@@ -169,14 +217,15 @@ def bulk_tag_action(modeladmin, request, queryset):
 
     tree = _tag_tree(request.user, actor)
     usable = [t.pk for node in tree if not node["disabled"] for t in node["tags"]]
-    form = BulkTagForm(request.POST if "confirm" in request.POST else None, tag_ids=usable)
-    if "confirm" in request.POST and form.is_valid():
+    data = _bulk_choices(request.POST) if "confirm" in request.POST else None
+    form = BulkTagForm(data, tag_ids=usable)
+    if data is not None and form.is_valid():
         add, remove = form.cleaned_data["add"], form.cleaned_data["remove"]
         try:
             job = bulk_tagging_start(actor=actor, add=add, remove=remove, source=TagSource.BULK,
                                      filter_params=filter_params, customer_ids=customer_ids)
         except DomainError as exc:
-            form.add_error(None, exc.message)
+            _attach_errors(form, tree, exc)
         else:
             modeladmin.message_user(
                 request, _("已开始批量打标签任务 #%(id)s（%(n)s 位客户）。") % {"id": job.pk, "n": count},
@@ -184,8 +233,9 @@ def bulk_tag_action(modeladmin, request, queryset):
             )
             return HttpResponseRedirect(reverse("admin:customers_job_change", args=[job.pk]))
 
-    chosen_add = {int(v) for v in request.POST.getlist("add") if v.isdigit()}
-    chosen_remove = {int(v) for v in request.POST.getlist("remove") if v.isdigit()}
+    chosen_add = {int(v) for v in (data.getlist("add") if data else ()) if v.isdigit()}
+    chosen_remove = {int(v) for v in (data.getlist("remove") if data else ()) if v.isdigit()} - chosen_add
+    names = {t.pk: t.name for node in tree for t in node["tags"]}
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": _("批量添加 / 移除标签"),
@@ -197,6 +247,8 @@ def bulk_tag_action(modeladmin, request, queryset):
         "tag_tree": tree,
         "chosen_add": chosen_add,
         "chosen_remove": chosen_remove,
+        "summary": _bulk_summary(count, [names[t] for t in names if t in chosen_add],
+                                 [names[t] for t in names if t in chosen_remove]),
         "form": form,
         "action_name": "bulk_tag_action",
         "action_checkbox_name": ACTION_CHECKBOX_NAME,

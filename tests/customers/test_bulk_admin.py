@@ -44,7 +44,7 @@ def test_select_all_matching_shows_n_then_starts_a_filter_job(client, world, dja
     assert page.status_code == 200
     html = page.content.decode()
     assert "全部 4 位客户" in html and "冷淡" in html  # N and the filter, in Chinese
-    assert f'name="add" value="{world["black"].pk}" disabled' in html  # locked: greyed for a manager
+    assert f'name="op_{world["black"].pk}" value="add" disabled' in html  # locked: greyed for a manager
     with django_capture_on_commit_callbacks(execute=True):
         response = action_post(client, query, {"select_across": "1", "_selected_action": [first],
                                                "add": [world["vip"].pk], "confirm": "1"})
@@ -139,3 +139,41 @@ def test_job_list_and_pages_are_the_actor_s_own(client, world, django_capture_on
     boss = EmployeeFactory(roles=["enterprise_admin"])
     client.force_login(boss)
     assert client.get(reverse("admin:customers_job_change", args=[job.pk])).status_code == 200
+
+
+def test_single_choice_error_re_renders_the_form_naming_the_group_and_keeping_choices(client, world):
+    from tests.factories import make_tag_group
+
+    _stage, (first, won) = make_tag_group("跟进阶段", single_choice=True, tags=["初访", "成交"])
+    client.force_login(world["manager"])
+    query = f"?tags_any={world['cold'].pk}"
+    page = action_post(client, query, {"select_across": "1", "_selected_action": [world["mine"][0].pk],
+                                       f"op_{first.pk}": "add", f"op_{won.pk}": "add",
+                                       f"op_{world['cold'].pk}": "remove", "confirm": "1"})
+    assert page.status_code == 200 and not Job.objects.exists()
+    html = page.content.decode()
+    assert "「跟进阶段」是单选标签组" in html and "初访、成交" in html  # named, next to the group
+    assert 'class="errorlist tp-group-errors"' in html
+    assert "全部 4 位客户" in html and 'name="select_across" value="1"' in html  # scope kept
+    for tag, op in ((first, "add"), (won, "add"), (world["cold"], "remove")):
+        assert f'name="op_{tag.pk}" value="{op}" checked' in html  # choices kept
+    assert "将为 4 位客户添加：初访、成交；移除：冷淡" in html
+
+
+def test_each_tag_is_added_or_removed_never_both(client, world, django_capture_on_commit_callbacks):
+    client.force_login(world["manager"])
+    ticked = [world["mine"][0].pk]
+    page = action_post(client, "", {"select_across": "0", "_selected_action": ticked, "index": "0"}).content.decode()
+    vip = world["vip"].pk
+    for value in ("", "add", "remove"):  # one radio group per tag: 不变 / 添加 / 移除
+        assert f'type="radio" name="op_{vip}" value="{value}"' in page
+    assert 'type="checkbox" name="add"' not in page
+    assert "尚未选择要添加或移除的标签" in page and page.index('id="tp-bulk-summary"') < page.index('name="confirm"')
+    with django_capture_on_commit_callbacks(execute=True):
+        response = action_post(client, "", {"select_across": "0", "_selected_action": ticked,
+                                            f"op_{vip}": "add", f"op_{world['cold'].pk}": "remove", "confirm": "1"})
+    assert response.status_code == 302
+    job = Job.objects.get()
+    assert job.params["add"] == [vip] and job.params["remove"] == [world["cold"].pk]
+    assert Tagging.objects.filter(customer_id=ticked[0], tag_id=vip).exists()
+    assert not Tagging.objects.filter(customer_id=ticked[0], tag=world["cold"]).exists()

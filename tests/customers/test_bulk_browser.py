@@ -59,6 +59,11 @@ def test_select_all_matching_add_tag_watch_progress_and_undo(small_chunks, celer
     vip_row = page.locator(f".tp-bulk-tag[data-tag='{shop['vip'].pk}']")
     expect(vip_row).to_contain_text("VIP客户")
     vip_row.get_by_label("添加").check()
+    expect(page.locator("#tp-bulk-summary")).to_have_text("将为 63 位客户添加：VIP客户")
+    vip_row.get_by_label("移除").check()  # a tag is added or removed, never both: the summary says which
+    expect(page.locator("#tp-bulk-summary")).to_have_text("将为 63 位客户移除：VIP客户")
+    vip_row.get_by_label("添加").check()
+    expect(vip_row.get_by_label("移除")).not_to_be_checked()
     page.locator("input[name=confirm]").click()
 
     expect(page).to_have_url(re.compile(r"/customers/job/\d+/change/$"))
