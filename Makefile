@@ -19,7 +19,7 @@ migrate: venv
 
 ## Demo data: a company with departments, employees of each role, tags, customers. Idempotent.
 seed: migrate
-	$(PY) manage.py seed_demo
+	TAGPORTAL_URL=http://$(HOST) $(PY) manage.py seed_demo
 
 ## Run the portal with demo data (SQLite + eager Celery unless DATABASE_URL/CELERY_BROKER_URL are set).
 demo: seed

@@ -12,6 +12,8 @@ listed explicitly), staff such as `zhangwei` (北京 销售部); `liuyang` (北�
 
 from __future__ import annotations
 
+import os
+
 from django.db import transaction
 
 from .actors import SYSTEM
@@ -118,8 +120,9 @@ def seed(*, stdout=None, **options) -> None:
 
 def print_logins(stdout) -> None:
     """The demo accounts, printed at the end of `seed_demo`."""
+    base = os.environ.get("TAGPORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
     stdout.write("")
-    stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}) at http://127.0.0.1:8000/login/")
+    stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}) at {base}/login/")
     for userid, role in [
         ("admin", "企业管理员 enterprise admin"),
         ("tagadmin", "标签管理员 tag admin"),

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -122,6 +125,21 @@ def portal_sections(request) -> list[dict]:
     return sections
 
 
+class PortalAuthenticationForm(AdminAuthenticationForm):
+    """The login form: a departed employee who types the right password is told so plainly;
+    a wrong password gets the generic message, revealing nothing."""
+
+    error_messages = {**AdminAuthenticationForm.error_messages, "departed": _("该账号已离职，不能登录。")}
+
+    def get_invalid_login_error(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        user = get_user_model()._default_manager.filter(userid=username).first() if username else None
+        if user is not None and user.is_departed and password and user.check_password(password):
+            return ValidationError(self.error_messages["departed"], code="departed")
+        return super().get_invalid_login_error()
+
+
 class PortalAdminSite(admin.AdminSite):
     """tagportal 客户标签平台: the Django admin as the portal."""
 
@@ -129,6 +147,7 @@ class PortalAdminSite(admin.AdminSite):
     site_title = _("tagportal")
     index_title = _("工作台")
     site_url = None  # the portal is the site: no "view site" link
+    login_form = PortalAuthenticationForm
 
     def index(self, request, extra_context=None):
         context = {"portal_sections": portal_sections(request), **(extra_context or {})}

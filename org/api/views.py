@@ -6,6 +6,7 @@ enterprise admins, employees by enterprise admins and HR (403 otherwise).
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 
 from tagportal.api.pagination import IdCursorPagination
@@ -13,7 +14,7 @@ from tagportal.api.viewsets import RestrictedModelViewSet
 from tagportal.errors import ValidationFailed
 
 from .. import services
-from ..models import Department, Employee
+from ..models import Department, Employee, EmployeeStatus, Role
 from .serializers import DepartmentSerializer, EmployeeSerializer
 
 _EMPLOYEE = OpenApiParameter("employee", str, description="以该成员的身份（权限）调用 / act as this employee")
@@ -23,7 +24,19 @@ def _int(value: str, field: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValidationFailed(f"'{field}' must be an integer.", details={field: value}) from None
+        raise ValidationFailed(_("“%(field)s”必须是整数。") % {"field": field}, details={field: value}) from None
+
+
+def _choice(value: str, field: str, choices: list[str]) -> str:
+    """A filter value from a fixed set; anything else is a 400, not an empty page."""
+    if value not in choices:
+        message = _("“%(field)s”的值“%(value)s”无效，可选：%(choices)s。") % {
+            "field": field,
+            "value": value,
+            "choices": ", ".join(choices),
+        }
+        raise ValidationFailed(message, details={field: value})
+    return value
 
 
 class TreePagination(IdCursorPagination):
@@ -77,8 +90,8 @@ class DepartmentViewSet(RestrictedModelViewSet):
             _EMPLOYEE,
             OpenApiParameter("userid", str),
             OpenApiParameter("department", int, description="所属部门 id（仅该部门，不含下级）"),
-            OpenApiParameter("status", str, enum=["active", "departed"]),
-            OpenApiParameter("role", str, enum=["enterprise_admin", "tag_admin", "hr", "manager", "staff"]),
+            OpenApiParameter("status", str, enum=EmployeeStatus.values),
+            OpenApiParameter("role", str, enum=Role.values),
         ]
     ),
 )
@@ -98,9 +111,9 @@ class EmployeeViewSet(RestrictedModelViewSet):
             if params.get("department"):
                 qs = qs.filter(departments=_int(params["department"], "department"))
             if params.get("status"):
-                qs = qs.filter(status=params["status"])
+                qs = qs.filter(status=_choice(params["status"], "status", EmployeeStatus.values))
             if params.get("role"):
-                qs = qs.filter(groups__name=params["role"])
+                qs = qs.filter(groups__name=_choice(params["role"], "role", Role.values))
         return qs
 
     def perform_create(self, serializer):

@@ -3,6 +3,7 @@ employee's rights; a browser session acts as its logged-in employee."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework.request import Request
 
 from org.actors import Actor
@@ -24,21 +25,21 @@ def request_actor(request: Request) -> Actor:
         return cached
     userid = named_employee_userid(request)
     if isinstance(userid, str) and "\x00" in userid:
-        raise ValidationFailed("employee must not contain NUL characters.", details={"employee": "NUL character"})
+        raise ValidationFailed(_("employee 参数不能包含 NUL 字符。"), details={"employee": "NUL character"})
     if isinstance(request.auth, ApiClient):
         client = request.auth
         employee = None
         if userid is not None:
             employee = Employee.objects.filter(userid=userid).first()
             if employee is None:
-                raise ValidationFailed(f"Unknown employee '{userid}'.", details={"employee": userid})
+                raise ValidationFailed(_("未知员工“%(userid)s”。") % {"userid": userid}, details={"employee": userid})
             if employee.is_departed:
-                raise NotAllowed(f"Employee '{userid}' has departed and can no longer act.", code="departed")
+                raise NotAllowed(_("员工“%(userid)s”已离职，不能再操作。") % {"userid": userid}, code="departed")
         actor = Actor(employee=employee, api_client=client)
     else:
         employee = request.user
         if userid is not None and userid != employee.userid:
-            raise NotAllowed("A logged-in employee can act only as themself.", details={"employee": userid})
+            raise NotAllowed(_("已登录的员工只能以自己的身份操作。"), details={"employee": userid})
         actor = Actor(employee=employee)
     request._tagportal_actor = actor
     return actor

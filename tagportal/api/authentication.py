@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -39,10 +40,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if parts[0] != self.keyword:
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <key>'.")
+            raise exceptions.AuthenticationFailed(_("Authorization 请求头必须是“Bearer <密钥>”。"))
         client = ApiClient.find_by_key(parts[1])
         if client is None or client.is_revoked:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            raise exceptions.AuthenticationFailed(_("API 密钥无效或已吊销。"))
         now = timezone.now()
         if client.last_used_at is None or (now - client.last_used_at).total_seconds() > 60:
             ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -61,4 +62,5 @@ def exception_handler(exc, context):
 
 def api_not_found(request, *args, **kwargs):
     """404 for unknown routes under /api/, in the API's error shape."""
-    return JsonResponse(error_body("not_found", f"No API route matches '{request.path}'."), status=404)
+    message = _("没有与“%(path)s”匹配的 API 路径。") % {"path": request.path}
+    return JsonResponse(error_body("not_found", message), status=404)

@@ -58,3 +58,17 @@ def test_admin_drags_a_department_before_another_in_the_tree(page):
     assert page.locator(".messagelist").inner_text().strip() == "已移动部门“华南区”。"
     children = Department.objects.get(pk=hq.pk).get_children()
     assert [(d.name, d.order) for d in children] == [("华南区", 10), ("华北区", 20), ("华东区", 30)]
+
+
+@pytest.mark.browser
+def test_english_browser_gets_the_chinese_login_page_until_it_switches(browser, live_server):
+    context = browser.new_context(locale="en-US", base_url=live_server.url)
+    try:
+        page = context.new_page()
+        page.goto("/login/")
+        assert page.locator("input[type=submit]").input_value() == "登录"
+        context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+        page.goto("/login/")
+        assert page.locator("input[type=submit]").input_value() == "Log in"
+    finally:
+        context.close()

@@ -1,0 +1,101 @@
+"""Portal language, the departed-login message, the seed_demo URL."""
+
+import io
+import os
+
+import pytest
+
+from org.models import EmployeeStatus
+from tests.factories import EmployeeFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_portal_is_chinese_for_an_english_browser_until_english_is_picked(client):
+    page = client.get("/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert "用户名" in page.content.decode() or "登录" in page.content.decode()
+    assert "Log in" not in page.content.decode()
+
+    client.post("/i18n/setlang/", {"language": "en", "next": "/login/"})
+    page = client.get("/login/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert "Log in" in page.content.decode()
+
+
+def test_api_still_honours_accept_language(key_api):  # the portal ignores it, the API does not
+    en = key_api.get("/api/v1/nothing-here/", HTTP_ACCEPT_LANGUAGE="en")
+    zh = key_api.get("/api/v1/nothing-here/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert en.status_code == zh.status_code == 404
+    assert en.json()["error"]["message"] != zh.json()["error"]["message"]
+
+
+def test_departed_employee_with_the_right_password_is_told_so(client):
+    EmployeeFactory(userid="leaver", status=EmployeeStatus.DEPARTED)
+    page = client.post("/login/", {"username": "leaver", "password": "pass-1234"})
+    assert "该账号已离职，不能登录。" in page.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_departed_employee_with_a_wrong_password_learns_nothing(client):
+    EmployeeFactory(userid="leaver", status=EmployeeStatus.DEPARTED)
+    page = client.post("/login/", {"username": "leaver", "password": "wrong-pass"})
+    body = page.content.decode()
+    assert "离职" not in body
+    assert "errornote" in body
+
+
+def test_seed_demo_prints_the_url_it_is_served_on(monkeypatch):
+    from org.demo import print_logins
+
+    monkeypatch.setitem(os.environ, "TAGPORTAL_URL", "http://10.0.0.5:9000")
+    out = io.StringIO()
+    print_logins(out)
+    assert "http://10.0.0.5:9000/login/" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("call", "zh", "en"),
+    [
+        (lambda c: c.get("/api/v1/employees/?employee=nobody"), "未知员工“nobody”。", "Unknown employee 'nobody'."),
+        (
+            lambda c: c.get("/api/v1/nothing/"),
+            "没有与“/api/v1/nothing/”匹配的 API 路径。",
+            "No API route matches '/api/v1/nothing/'.",
+        ),
+    ],
+)
+def test_our_api_errors_are_chinese_by_default_and_english_on_request(key_api, call, zh, en):
+    assert call(key_api).json()["error"]["message"] == zh
+    key_api.credentials(HTTP_AUTHORIZATION=key_api._credentials["HTTP_AUTHORIZATION"], HTTP_ACCEPT_LANGUAGE="en")
+    assert call(key_api).json()["error"]["message"] == en
+
+
+def test_bad_key_and_read_only_key_messages_are_translated(api, read_only_api):
+    api.credentials(HTTP_AUTHORIZATION="Bearer nope")
+    assert api.get("/api/v1/employees/").json()["error"]["message"] == "API 密钥无效或已吊销。"
+    api.credentials(HTTP_AUTHORIZATION="Bearer nope", HTTP_ACCEPT_LANGUAGE="en")
+    assert api.get("/api/v1/employees/").json()["error"]["message"] == "Invalid or revoked API key."
+    denied = read_only_api.post("/api/v1/departments/", {"name": "x"}, format="json")
+    assert denied.status_code == 403
+    assert denied.json()["error"]["message"] == "此 API 密钥是只读的。"
+
+
+def test_departed_employee_cannot_act_message_is_chinese(key_api):
+    EmployeeFactory(userid="leaver", status=EmployeeStatus.DEPARTED)
+    response = key_api.get("/api/v1/employees/?employee=leaver")
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "员工“leaver”已离职，不能再操作。"
+
+
+@pytest.mark.parametrize("query", ["status=bogus", "role=bogus", "department=abc", "parent=abc"])
+def test_bad_filter_values_answer_400_not_an_empty_page(key_api, query):
+    path = "/api/v1/departments/" if query.startswith("parent") else "/api/v1/employees/"
+    response = key_api.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert "bogus" in response.json()["error"]["message"] or "整数" in response.json()["error"]["message"]
+
+
+def test_good_filter_values_still_filter(key_api):
+    EmployeeFactory(userid="leaver", status=EmployeeStatus.DEPARTED)
+    EmployeeFactory(userid="stayer")
+    rows = key_api.get("/api/v1/employees/?status=departed").json()["results"]
+    assert [r["userid"] for r in rows] == ["leaver"]
