@@ -159,6 +159,8 @@ class TagInlineForm(forms.ModelForm):
         if "name" in self.fields:
             self.fields["name"].max_length = None
             self.fields["name"].widget.attrs.pop("maxlength", None)
+            # Not stripped here: a row of only spaces is a change, and the service reports it as blank.
+            self.fields["name"].strip = False
         if "order" in self.fields:
             self.fields["order"].required = False
 
@@ -172,10 +174,10 @@ class TagInlineForm(forms.ModelForm):
         cleaned = super().clean()
         target, name = cleaned.get("move_to"), cleaned.get("name")
         if target and name and not cleaned.get("DELETE"):
-            clash = Tag.objects.filter(group=target, name__iexact=name).exclude(pk=self.instance.pk)
-            if clash.exists():
+            clash = services.name_clash(Tag.objects.filter(group=target).exclude(pk=self.instance.pk), name)
+            if clash is not None:
                 self.add_error("move_to", gettext("“%(group)s”中已有同名标签“%(name)s”。") % {
-                    "group": target.name, "name": name})
+                    "group": target.name, "name": clash})
         return cleaned
 
     def validate_unique(self):
@@ -183,6 +185,11 @@ class TagInlineForm(forms.ModelForm):
 
 
 class TagInlineFormSet(forms.BaseInlineFormSet):
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "move_to" in form.fields and self.instance.pk:  # "move to another group": not this one
+            form.fields["move_to"].queryset = form.fields["move_to"].queryset.exclude(pk=self.instance.pk)
+
     def clean(self):
         super().clean()
         seen = {}
@@ -192,10 +199,12 @@ class TagInlineFormSet(forms.BaseInlineFormSet):
             if form.cleaned_data.get("move_to"):
                 continue
             name = form.cleaned_data.get("name")
-            if name and name.lower() in seen:
-                form.add_error("name", gettext("同组已有同名标签“%(name)s”（不区分大小写）。") % {"name": name})
-            elif name:
-                seen[name.lower()] = form
+            key = services.name_key(name) if name else None
+            if key and key in seen:
+                form.add_error("name", gettext("同组已有同名标签“%(name)s”（%(rule)s）。") % {
+                    "name": seen[key].cleaned_data["name"], "rule": services.NAME_RULE})
+            elif key:
+                seen[key] = form
 
 
 class TagInline(admin.TabularInline):
@@ -227,6 +236,13 @@ class TagInline(admin.TabularInline):
 
 
 # ---------------------------------------------------------------- the tree
+
+
+def _scoped_group_spans() -> list[tuple[int, int, int]]:
+    """(tree_id, lft, rght) of every group with a scope: a sub-group inside one of them with no
+    scope of its own is visible only where that ancestor is."""
+    return list(TagGroup.objects.filter(departments__isnull=False).distinct()
+                .values_list("tree_id", "lft", "rght"))
 
 
 @admin.register(TagGroup)
@@ -282,6 +298,11 @@ class TagGroupAdmin(TaxonomyWriteMixin, DraggableMPTTAdmin):
     def scope(self, item):
         depts = list(item.departments.all())
         if not depts:
+            scoped = getattr(self, "_scoped_groups", None)
+            if scoped is None:
+                scoped = self._scoped_groups = _scoped_group_spans()
+            if any(t == item.tree_id and lft < item.lft and item.rght < rght for t, lft, rght in scoped):
+                return gettext("随上级（全员，受上级范围限制）")
             return gettext("全员")
         return "、".join(_department_label(d) for d in depts)
 
@@ -296,6 +317,7 @@ class TagGroupAdmin(TaxonomyWriteMixin, DraggableMPTTAdmin):
 
     def changelist_view(self, request, extra_context=None):
         self._viewer = request.user
+        self._scoped_groups = _scoped_group_spans()
         extra_context = dict(extra_context or {})
         actor = _actor(request)
         extra_context["manages_taxonomy"] = actor.manages_taxonomy and self.has_change_permission(request)
@@ -530,8 +552,10 @@ class TagForm(forms.ModelForm):
             self.add_error("name", exc.message)
             return cleaned
         siblings = Tag.objects.filter(group=cleaned["group"]).exclude(pk=self.instance.pk)
-        if siblings.filter(name__iexact=cleaned["name"]).exists():
-            self.add_error("name", gettext("该组已有同名标签（不区分大小写）。"))
+        clash = services.name_clash(siblings, cleaned["name"])
+        if clash is not None:
+            self.add_error("name", gettext("该组已有标签“%(name)s”，视为同名（%(rule)s）。") % {
+                "name": clash, "rule": services.NAME_RULE})
         if self.instance.pk:
             try:  # rule 7: moving into a single-choice group must not give customers two of its tags
                 services.tag_move_check(tag=Tag.objects.get(pk=self.instance.pk), group=cleaned["group"])
@@ -682,8 +706,10 @@ class PersonalTagForm(forms.ModelForm):
         except DomainError as exc:
             raise ValidationError(exc.message)
         mine = PersonalTag.objects.filter(owner=self.owner).exclude(pk=self.instance.pk)
-        if mine.filter(name__iexact=name).exists():
-            raise ValidationError(gettext("你已有同名的个人标签。"))
+        clash = services.name_clash(mine, name)
+        if clash is not None:
+            raise ValidationError(gettext("你已有个人标签“%(name)s”，视为同名（%(rule)s）。") % {
+                "name": clash, "rule": services.NAME_RULE})
         return name
 
 

@@ -1,8 +1,10 @@
 """Writes of the taxonomy: tag groups, tags, personal tags. Keyword-only, atomic, all-or-nothing.
 
 Rules enforced here (DESIGN.md rules 2, 5, 9):
-- names are trimmed, 1–30 characters, unique among siblings compared case-insensitively
-  (groups under one parent, tags in one group, an employee's personal tags);
+- names are trimmed (inner whitespace runs become one space, control characters are refused),
+  1–30 characters, unique among siblings compared as the health page does (`name_key`: NFKC, so
+  全角/半角 fold, casefold, whitespace removed) — groups under one parent, tags in one group, an
+  employee's personal tags;
 - groups nest at most 3 levels, a move never makes a cycle nor pushes a subtree below level 2;
 - scope departments must exist;
 - only tag admins, enterprise admins and enterprise-level write keys change definitions;
@@ -18,8 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Value
-from django.db.models.functions import Lower
+from django.db.models import Max
 
 from org.actors import Actor
 from org.models import Department, Employee
@@ -28,6 +29,7 @@ from tagportal.locks import tree_lock
 
 from . import hooks
 from .models import MAX_GROUP_DEPTH, NAME_MAX_LENGTH, PersonalTag, Tag, TagGroup
+from .selectors import normalise_for_compare as name_key
 
 _UNSET = object()
 
@@ -36,10 +38,14 @@ _UNSET = object()
 
 
 def clean_name(name, *, field: str = "name") -> str:
-    """Trim, normalise (NFC) and check a name: 1–30 characters."""
+    """Trim, normalise (NFC) and check a name: no control characters (tab, newline…), inner
+    whitespace runs become one space, 1–30 characters."""
     if not isinstance(name, str):
         raise ValidationFailed("名称必须是文本。", details={field: "must be a string"})
     cleaned = unicodedata.normalize("NFC", name).strip()
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in cleaned):
+        raise ValidationFailed("名称不能包含换行、制表符等控制字符。", details={field: "control character"})
+    cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise ValidationFailed("名称不能为空。", details={field: "blank"})
     if len(cleaned) > NAME_MAX_LENGTH:
@@ -49,8 +55,20 @@ def clean_name(name, *, field: str = "name") -> str:
     return cleaned
 
 
-def _name_taken(queryset, name: str) -> bool:
-    return queryset.annotate(_lname=Lower("name")).filter(_lname=Lower(Value(name))).exists()
+NAME_RULE = "名称比较时不区分大小写、全角/半角和空格"
+
+
+def name_clash(queryset, name: str) -> str | None:
+    """The existing name in `queryset` (one set of siblings) that counts as the same as `name`
+    (`name_key`: NFKC + casefold + whitespace removed, as the health page compares), or None."""
+    key = name_key(name)
+    return next((n for n in queryset.values_list("name", flat=True) if name_key(n) == key), None)
+
+
+def _same_name_message(*, what: str, existing: str, name: str) -> str:
+    if existing == name:
+        return f"{what}已有“{existing}”。"
+    return f"{what}已有“{existing}”，与“{name}”视为同名（{NAME_RULE}）。"
 
 
 def require_taxonomy_manager(actor: Actor) -> None:
@@ -69,18 +87,21 @@ def _check_group_sibling_name(*, name: str, parent: TagGroup | None, exclude_pk:
     siblings = TagGroup.objects.filter(parent=parent)
     if exclude_pk:
         siblings = siblings.exclude(pk=exclude_pk)
-    if _name_taken(siblings, name):
+    existing = name_clash(siblings, name)
+    if existing is not None:
         where = f"“{parent.name}”下" if parent else "顶层"
-        raise ValidationFailed(f"{where}已有名为“{name}”的标签组（不区分大小写）。", details={"name": "duplicate"})
+        raise ValidationFailed(_same_name_message(what=f"{where}的标签组中", existing=existing, name=name),
+                               details={"name": "duplicate", "existing": existing})
 
 
 def _check_tag_sibling_name(*, name: str, group: TagGroup, exclude_pk: int | None = None) -> None:
     siblings = Tag.objects.filter(group=group)
     if exclude_pk:
         siblings = siblings.exclude(pk=exclude_pk)
-    if _name_taken(siblings, name):
-        raise ValidationFailed(f"标签组“{group.name}”中已有名为“{name}”的标签（不区分大小写）。",
-                               details={"name": "duplicate"})
+    existing = name_clash(siblings, name)
+    if existing is not None:
+        raise ValidationFailed(_same_name_message(what=f"标签组“{group.name}”中", existing=existing, name=name),
+                               details={"name": "duplicate", "existing": existing})
 
 
 def _resolve_departments(departments: Iterable | None) -> list[Department]:
@@ -161,7 +182,13 @@ def tag_group_single_choice_check(*, group: TagGroup, single_choice: bool | None
     """Conflict (409) if turning `single_choice` on for `group` would leave customers holding two of
     its tags (for forms that must show the error before saving; `tag_group_update` checks it too)."""
     if single_choice and group.pk and not TagGroup.objects.filter(pk=group.pk, single_choice=True).exists():
-        _refuse_single_choice_conflicts(group=group, incoming=(), what="设为单选")
+        n = hooks.single_choice_conflicts(group_tag_ids=_group_tag_ids(group.pk), incoming_tag_ids=[])
+        if n:  # the group is not single-choice yet: say why it cannot become one
+            raise Conflict(
+                f"有 {n} 位客户同时有标签组“{group.name}”的多个标签，不能设为单选；请先处理这些客户。",
+                details={"customers": n, "group": group.pk, "single_choice": "conflict"},
+                code="single_choice_conflict",
+            )
 
 
 def tag_move_check(*, tag: Tag, group: TagGroup | None) -> None:
@@ -442,7 +469,7 @@ def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | 
     if target is None:
         raise NotFound("标签组不存在。")
     new_name = tag.name if name is None else clean_name(name)
-    if target.pk != tag.group_id or new_name.lower() != tag.name.lower():
+    if target.pk != tag.group_id or new_name != tag.name:
         _check_tag_sibling_name(name=new_name, group=target, exclude_pk=tag.pk)
     tag_move_check(tag=tag, group=target)
     if target.pk != tag.group_id and order is None:
@@ -517,13 +544,19 @@ def _require_owner(actor: Actor, owner: Employee | None = None) -> Employee:
     return actor.employee
 
 
+def _check_personal_name(*, owner: Employee, name: str, exclude_pk: int | None = None) -> None:
+    existing = name_clash(PersonalTag.objects.filter(owner=owner).exclude(pk=exclude_pk), name)
+    if existing is not None:
+        raise ValidationFailed(_same_name_message(what="你的个人标签中", existing=existing, name=name),
+                               details={"name": "duplicate", "existing": existing})
+
+
 @transaction.atomic
 def personal_tag_create(*, actor: Actor, name: str) -> PersonalTag:
     """Create a personal tag (个人标签) for the acting employee."""
     owner = _require_owner(actor)
     name = clean_name(name)
-    if _name_taken(PersonalTag.objects.filter(owner=owner), name):
-        raise ValidationFailed(f"你已有名为“{name}”的个人标签。", details={"name": "duplicate"})
+    _check_personal_name(owner=owner, name=name)
     tag = PersonalTag(owner=owner, name=name)
     _save_or_duplicate(tag, f"你已有名为“{name}”的个人标签。")
     return tag
@@ -533,8 +566,7 @@ def personal_tag_create(*, actor: Actor, name: str) -> PersonalTag:
 def personal_tag_update(*, actor: Actor, personal_tag: PersonalTag, name: str) -> PersonalTag:
     owner = _require_owner(actor, personal_tag.owner)
     name = clean_name(name)
-    if _name_taken(PersonalTag.objects.filter(owner=owner).exclude(pk=personal_tag.pk), name):
-        raise ValidationFailed(f"你已有名为“{name}”的个人标签。", details={"name": "duplicate"})
+    _check_personal_name(owner=owner, name=name, exclude_pk=personal_tag.pk)
     personal_tag.name = name
     _save_or_duplicate(personal_tag, f"你已有名为“{name}”的个人标签。")
     return personal_tag
@@ -549,17 +581,19 @@ def personal_tag_delete(*, actor: Actor, personal_tag: PersonalTag) -> None:
 
 @transaction.atomic
 def personal_tag_get_or_create(*, actor: Actor, name: str) -> tuple[PersonalTag, bool]:
-    """The acting employee's personal tag of that name (case-insensitive), created if missing."""
+    """The acting employee's personal tag of that name (compared by `name_key`), created if missing."""
     owner = _require_owner(actor)
     name = clean_name(name)
-    existing = PersonalTag.objects.filter(owner=owner).annotate(_l=Lower("name")).filter(_l=Lower(Value(name))).first()
+    key = name_key(name)
+    existing = next((t for t in PersonalTag.objects.filter(owner=owner) if name_key(t.name) == key), None)
     if existing:
         return existing, False
     return personal_tag_create(actor=actor, name=name), True
 
 
 __all__ = [
-    "clean_name", "departments_with_descendants", "personal_tag_create", "personal_tag_delete",
+    "clean_name", "name_clash", "name_key", "departments_with_descendants", "personal_tag_create",
+    "personal_tag_delete",
     "personal_tag_get_or_create", "personal_tag_update", "require_taxonomy_manager", "tag_create", "tag_delete",
     "tag_group_check", "tag_group_create", "tag_group_delete", "tag_group_move", "tag_group_place",
     "tag_group_single_choice_check", "tag_group_update", "tag_groups_reorder", "tag_move_check",

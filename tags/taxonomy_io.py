@@ -20,8 +20,9 @@ WeCom sorts by `order` descending (bigger first); we sort ascending, so WeCom or
 on import. WeCom ids become `external_id`s. WeCom groups are flat and scope-less.
 
 Import merges into the existing taxonomy: a group is matched by name under the same parent
-(case-insensitive), a tag by name in its group; missing ones are created, flags and scopes of
-matched groups are updated to the file's. Everything is validated first; on any error nothing
+(compared as `services.name_key`: case, 全角/半角 and spaces ignored), a tag by name in its
+group; missing ones are created, flags and scopes of matched groups are updated to the file's.
+Everything is validated first; on any error nothing
 changes and `ValidationFailed.details` lists every problem with its path in the file.
 """
 
@@ -197,9 +198,10 @@ def _plan(data) -> list[_GroupPlan]:
                 continue
             name = name_of(g.get("name"), f"{here}.name")
             if name is not None:
-                if name.lower() in seen:
-                    errors.append({"path": f"{here}.name", "error": f"同级重复的标签组名“{name}”"})
-                seen.add(name.lower())
+                if services.name_key(name) in seen:
+                    errors.append({"path": f"{here}.name",
+                                   "error": f"同级重复的标签组名“{name}”（{services.NAME_RULE}）"})
+                seen.add(services.name_key(name))
             tags, tag_seen = [], set()
             raw_tags = g.get("tags") or []
             if not isinstance(raw_tags, list):
@@ -210,9 +212,10 @@ def _plan(data) -> list[_GroupPlan]:
                 tname = name_of(t.get("name"), f"{here}.tags[{j}].name")
                 if tname is None:
                     continue
-                if tname.lower() in tag_seen:
-                    errors.append({"path": f"{here}.tags[{j}].name", "error": f"组内重复的标签名“{tname}”"})
-                tag_seen.add(tname.lower())
+                if services.name_key(tname) in tag_seen:
+                    errors.append({"path": f"{here}.tags[{j}].name",
+                                   "error": f"组内重复的标签名“{tname}”（{services.NAME_RULE}）"})
+                tag_seen.add(services.name_key(tname))
                 tags.append((tname, order_of(t.get("order"), f"{here}.tags[{j}].order"), t.get("external_id")))
             plans.append(_GroupPlan(
                 name=name or "", order=order_of(g.get("order"), f"{here}.order"),
@@ -240,7 +243,8 @@ def taxonomy_import(*, actor: Actor, data) -> ImportResult:
     result = ImportResult()
 
     def apply(plan: _GroupPlan, parent: TagGroup | None, level: int):
-        existing = TagGroup.objects.filter(parent=parent, name__iexact=plan.name).first()
+        key = services.name_key(plan.name)  # matched as the services compare sibling names
+        existing = next((g for g in TagGroup.objects.filter(parent=parent) if services.name_key(g.name) == key), None)
         if existing is None:
             group = services.tag_group_create(
                 actor=actor, name=plan.name, parent=parent, order=plan.order, departments=plan.departments or [],
@@ -253,9 +257,9 @@ def taxonomy_import(*, actor: Actor, data) -> ImportResult:
                 single_choice=plan.single_choice, order=plan.order,
             )
             result.groups_updated += 1
-        have = {n.lower() for n in Tag.objects.filter(group=group).values_list("name", flat=True)}
+        have = {services.name_key(n) for n in Tag.objects.filter(group=group).values_list("name", flat=True)}
         for name, order, external_id in plan.tags:
-            if name.lower() in have:
+            if services.name_key(name) in have:
                 result.tags_unchanged += 1
                 continue
             services.tag_create(actor=actor, group=group, name=name, order=order, external_id=external_id)

@@ -103,7 +103,8 @@ def test_read_only_key_cannot_write(read_only_api, taxonomy):
     assert read_only_api.get("/api/v1/tag-groups/").status_code == 200
     r = read_only_api.post("/api/v1/tag-groups/", {"name": "新组"}, format="json")
     assert r.status_code == 403
-    assert "read-only" in r.json()["error"]["message"]
+    message = r.json()["error"]["message"]
+    assert "只读" in message or "read-only" in message  # Chinese first (i18n helper), English before
     assert read_only_api.delete(f"/api/v1/tag-groups/{taxonomy.level.pk}/").status_code == 403
     assert snapshot() == before
 
