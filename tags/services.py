@@ -545,6 +545,9 @@ def _require_owner(actor: Actor, owner: Employee | None = None) -> Employee:
 
 
 def _check_personal_name(*, owner: Employee, name: str, exclude_pk: int | None = None) -> None:
+    # The DB constraint only folds case: lock the owner so two concurrent writes of "价格敏感" /
+    # "价格 敏感" cannot both pass this check.
+    list(Employee.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
     existing = name_clash(PersonalTag.objects.filter(owner=owner).exclude(pk=exclude_pk), name)
     if existing is not None:
         raise ValidationFailed(_same_name_message(what="你的个人标签中", existing=existing, name=name),
