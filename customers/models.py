@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from org.models import ApiClient
 from tags.models import PersonalTag, Tag
@@ -39,8 +40,8 @@ class Customer(models.Model):
     tags = models.ManyToManyField(Tag, through="Tagging", related_name="customers", verbose_name=_("企业标签"))
 
     class Meta:
-        verbose_name = _("客户")
-        verbose_name_plural = _("客户")
+        verbose_name = pgettext_lazy("模型", "客户")
+        verbose_name_plural = pgettext_lazy("模型复数", "客户")
         ordering = ["-id"]
 
     def __str__(self) -> str:
@@ -80,8 +81,8 @@ class FollowRelation(models.Model):
     portrait_kept = models.BooleanField(_("已移交画像"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("跟进关系")
-        verbose_name_plural = _("跟进关系")
+        verbose_name = pgettext_lazy("模型", "跟进关系")
+        verbose_name_plural = pgettext_lazy("模型复数", "跟进关系")
         constraints = [
             models.UniqueConstraint("customer", "employee", name="follow_relation_unique_pair"),
         ]
@@ -132,8 +133,8 @@ class Note(models.Model):
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
 
     class Meta:
-        verbose_name = _("跟进记录")
-        verbose_name_plural = _("跟进记录")
+        verbose_name = pgettext_lazy("模型", "跟进记录")
+        verbose_name_plural = pgettext_lazy("模型复数", "跟进记录")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["customer", "-created_at"], name="note_customer_time")]
 
@@ -154,8 +155,8 @@ class Message(models.Model):
     sent_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name = _("聊天记录")
-        verbose_name_plural = _("聊天记录")
+        verbose_name = pgettext_lazy("模型", "聊天记录")
+        verbose_name_plural = pgettext_lazy("模型复数", "聊天记录")
         ordering = ["-sent_at", "-id"]
         indexes = [models.Index(fields=["customer", "-sent_at"], name="message_customer_time")]
 
@@ -219,8 +220,8 @@ class Job(models.Model):
     worker = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
-        verbose_name = _("任务")
-        verbose_name_plural = _("任务")
+        verbose_name = pgettext_lazy("模型", "任务")
+        verbose_name_plural = pgettext_lazy("模型复数", "任务")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -270,8 +271,8 @@ class TagEvent(models.Model):
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
 
     class Meta:
-        verbose_name = _("标签变更记录")
-        verbose_name_plural = _("标签变更记录")
+        verbose_name = pgettext_lazy("模型", "标签变更记录")
+        verbose_name_plural = pgettext_lazy("模型复数", "标签变更记录")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="tagevent_customer_time"),
@@ -309,8 +310,8 @@ class Transfer(models.Model):
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("客户继承")
-        verbose_name_plural = _("客户继承")
+        verbose_name = pgettext_lazy("模型", "客户继承")
+        verbose_name_plural = pgettext_lazy("模型复数", "客户继承")
         ordering = ["-created_at", "-id"]
         constraints = [
             # At most one unfinished transfer per departing employee: a second start is a 409.

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from mptt.managers import TreeManager
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
@@ -49,8 +50,8 @@ class Department(MPTTModel):
         order_insertion_by = ["order"]
 
     class Meta:
-        verbose_name = _("部门")
-        verbose_name_plural = _("部门")
+        verbose_name = pgettext_lazy("模型", "部门")
+        verbose_name_plural = pgettext_lazy("模型复数", "部门")
 
     def __str__(self) -> str:
         return self.name
@@ -119,8 +120,8 @@ class Employee(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS = ["name"]
 
     class Meta:
-        verbose_name = _("成员")
-        verbose_name_plural = _("成员")
+        verbose_name = pgettext_lazy("模型", "成员")
+        verbose_name_plural = pgettext_lazy("模型复数", "成员")
         ordering = ["userid"]
 
     def __str__(self) -> str:
@@ -173,8 +174,8 @@ class ApiClient(models.Model):
     revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("API 客户端")
-        verbose_name_plural = _("API 客户端")
+        verbose_name = pgettext_lazy("模型", "API 客户端")
+        verbose_name_plural = pgettext_lazy("模型复数", "API 客户端")
         ordering = ["name"]
 
     def __str__(self) -> str:

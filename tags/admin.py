@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from mptt.admin import DraggableMPTTAdmin
 from mptt.forms import TreeNodeChoiceField, TreeNodeMultipleChoiceField
@@ -217,7 +217,7 @@ class TagInline(admin.TabularInline):
     readonly_fields = ("customer_count",)
     extra = 1
     ordering = ("order", "id")
-    verbose_name = _("标签")
+    verbose_name = pgettext_lazy("模型", "标签")
     verbose_name_plural = _("本组的标签（按排序值从小到大）")
 
     def get_queryset(self, request):

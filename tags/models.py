@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce, Lower
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
 
@@ -78,8 +79,8 @@ class TagGroup(MPTTModel):
         order_insertion_by = ["order", "name"]
 
     class Meta:
-        verbose_name = _("标签组")
-        verbose_name_plural = _("标签组")
+        verbose_name = pgettext_lazy("模型", "标签组")
+        verbose_name_plural = pgettext_lazy("模型复数", "标签组")
         constraints = [
             models.UniqueConstraint(
                 Lower("name"), Coalesce("parent", models.Value(0)), name="tag_group_unique_sibling_name"
@@ -102,8 +103,8 @@ class Tag(models.Model):
     objects = TagQuerySet.as_manager()
 
     class Meta:
-        verbose_name = _("企业标签")
-        verbose_name_plural = _("企业标签")
+        verbose_name = pgettext_lazy("模型", "企业标签")
+        verbose_name_plural = pgettext_lazy("模型复数", "企业标签")
         ordering = ["group_id", "order", "id"]
         constraints = [
             models.UniqueConstraint("group", Lower("name"), name="tag_unique_name_in_group"),
@@ -125,8 +126,8 @@ class PersonalTag(models.Model):
     objects = PersonalTagQuerySet.as_manager()
 
     class Meta:
-        verbose_name = _("个人标签")
-        verbose_name_plural = _("个人标签")
+        verbose_name = pgettext_lazy("模型", "个人标签")
+        verbose_name_plural = pgettext_lazy("模型复数", "个人标签")
         ordering = ["owner_id", "name"]
         constraints = [
             models.UniqueConstraint("owner", Lower("name"), name="personal_tag_unique_name_per_owner"),

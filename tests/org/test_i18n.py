@@ -99,3 +99,14 @@ def test_good_filter_values_still_filter(key_api):
     EmployeeFactory(userid="stayer")
     rows = key_api.get("/api/v1/employees/?status=departed").json()["results"]
     assert [r["userid"] for r in rows] == ["leaver"]
+
+
+def test_english_admin_uses_proper_singular_and_plural_model_names(admin_user):
+    from tests.conftest import login
+
+    client = login(admin_user)
+    client.cookies["django_language"] = "en"
+    add_page = client.get("/tags/taggroup/add/").content.decode()
+    assert "Add tag group" in add_page
+    assert "Tag groups" in client.get("/tags/taggroup/").content.decode()
+    assert "Add Tag groups" not in add_page
