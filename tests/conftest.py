@@ -47,19 +47,22 @@ def api_key(db):
     return make_api_client("crm")[1]
 
 
+def bearer_client(key: str) -> APIClient:
+    """An API test client that sends `Authorization: Bearer <key>`."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
 @pytest.fixture
 def key_api(api_key):
     """An API test client authenticated as an enterprise-level API client (write scope)."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
-    return client
+    return bearer_client(api_key)
 
 
 @pytest.fixture
 def read_only_api(db):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_api_client('bi', read_only=True)[1]}")
-    return client
+    return bearer_client(make_api_client("bi", read_only=True)[1])
 
 
 def login(employee) -> Client:

@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from customers.models import Tagging
+from tests.conftest import bearer_client
 from tests.factories import CustomerFactory
 
 
 @pytest.fixture
 def crm(world):
     """The CRM on the API, with the world's write key."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.key}")
-    return client
+    return bearer_client(world.key)
 
 
 @pytest.fixture
