@@ -51,6 +51,8 @@ class Customer(models.Model):
 class RelationStatus(models.TextChoices):
     ACTIVE = "active", _("跟进中")
     TRANSFERRED = "transferred", _("已转接")
+    DELETED = "deleted", _("成员已删除客户")  # WeCom del_external_contact: the employee removed the customer
+    LOST = "lost", _("客户已删除成员")  # WeCom del_follow_user: the customer removed the employee
 
 
 class FollowRelation(models.Model):
@@ -76,6 +78,8 @@ class FollowRelation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     transferred_at = models.DateTimeField(null=True, blank=True)
+    # When the relation ended (status deleted or lost); a relation that comes back is active again.
+    ended_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
     # On a transferred relation: whether its portrait (remark, personal tags, notes, chat) went to the
     # inheritor. False keeps them archived with this employee until a re-run with the portrait kept.
     portrait_kept = models.BooleanField(_("已移交画像"), null=True, blank=True)
@@ -169,6 +173,7 @@ class TagSource(models.TextChoices):
     RULE = "rule", _("智能标签")
     TRANSFER = "transfer", _("继承")
     IMPORT = "import", _("导入")
+    WECOM = "wecom", _("企业微信")  # changes that came from WeCom: never echoed back to it
 
 
 class TagAction(models.TextChoices):

@@ -37,6 +37,7 @@ from tagportal.errors import NotAllowed, NotFound, ValidationFailed
 from tags.models import PersonalTag, Tag, TagGroup
 from tags.selectors import locked_group_ids, visible_tags
 
+from .hooks import run_relation_added_handlers
 from .models import (
     Customer,
     CustomerType,
@@ -925,9 +926,11 @@ def customer_upsert(*, actor: Actor, data: Mapping[str, Any]) -> tuple[Customer,
         existing = {r.employee_id: r for r in FollowRelation.objects.filter(customer=customer)}
         for employee, values in followers:
             relation = existing.get(employee.pk) or FollowRelation(customer=customer, employee=employee)
+            is_new_add = relation.pk is None or relation.status != RelationStatus.ACTIVE
             for key, value in values.items():
                 setattr(relation, key, value)
             relation.status = RelationStatus.ACTIVE
+            relation.ended_at = None
             try:
                 relation.full_clean(exclude=["customer", "employee", "transferred_to"])
             except DjangoValidationError as exc:
@@ -935,6 +938,8 @@ def customer_upsert(*, actor: Actor, data: Mapping[str, Any]) -> tuple[Customer,
                     _("跟进人数据无效。"), details={"followers": {employee.userid: exc.message_dict}}
                 ) from exc
             relation.save()
+            if is_new_add:
+                run_relation_added_handlers(actor=actor, relation=relation)
     return customer, created
 
 

@@ -33,6 +33,10 @@ INSTALLED_APPS = [
     "org",
     "tags",
     "customers",
+    "insights",
+    "channels",
+    "rules",
+    "wecom",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,10 @@ api_v1 = [
     path("", include("org.api.urls")),
     path("", include("tags.api.urls")),
     path("", include("customers.api.urls")),
+    path("", include("insights.api.urls")),
+    path("", include("channels.api.urls")),
+    path("", include("rules.api.urls")),
+    path("", include("wecom.api.urls")),
 ]
 
 urlpatterns = [
@@ -18,6 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     re_path(r"^api/", api_not_found),
+    path("wecom/", include("wecom.urls")),
     path("", admin.site.urls),
 ]
 urlpatterns += static(settings.STATIC_URL)

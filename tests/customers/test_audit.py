@@ -20,7 +20,7 @@ def test_every_source_is_recorded_with_its_actor(world, source):
     who = {
         "manual": actor(world.staff), "bulk": actor(world.manager), "api": actor(world.staff, world.client),
         "channel": Actor(label="channel:spring2026"), "rule": Actor(label="rule:保养"),
-        "transfer": actor(world.hr), "import": world.enterprise,
+        "transfer": actor(world.hr), "import": world.enterprise, "wecom": Actor(label="wecom"),
     }[source]
     started = timezone.now()
     customer_tags_update(actor=who, customer=world.c_staff, add=[world.vip], source=source)

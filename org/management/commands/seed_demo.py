@@ -1,6 +1,7 @@
 """`manage.py seed_demo [--customers N]`: a believable company to try the portal on.
 
-Each app seeds its own part (`org.demo`, `tags.demo`, `customers.demo`), in dependency order.
+Each app seeds its own part (`org.demo`, `tags.demo`, `customers.demo`), in dependency order,
+then the parts the apps above register in `tagportal.demo`.
 Safe to run twice: parts that exist are left alone.
 """
 
@@ -9,6 +10,7 @@ from django.core.management.base import BaseCommand
 import customers.demo
 import org.demo
 import tags.demo
+from tagportal.demo import demo_parts
 
 
 class Command(BaseCommand):
@@ -21,4 +23,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         for part in (org.demo, tags.demo, customers.demo):
             part.seed(stdout=self.stdout, **options)
+        for seed in demo_parts():
+            seed(stdout=self.stdout, **options)
         org.demo.print_logins(self.stdout)

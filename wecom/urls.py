@@ -1,0 +1,3 @@
+"""Routes of the WeCom connection outside the API: the callback WeCom calls (/wecom/...)."""
+
+urlpatterns: list = []
