@@ -44,7 +44,7 @@ worker: venv
 
 ## Refresh the English translation catalogue (msgids are Chinese) and compile it; needs gettext.
 messages: venv
-	$(PY) manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --ignore=bench --ignore=tests
+	$(PY) manage.py makemessages -l en --no-location --ignore=.venv --ignore=staticfiles --ignore=bench --ignore=tests
 	$(PY) manage.py compilemessages -l en --ignore=.venv
 
 lint: venv
