@@ -561,7 +561,7 @@ def _tag_ids(values, key: str) -> tuple[int, ...]:
 def bulk_tag_change_errors(*, actor: Actor, add: tuple[int, ...], remove: tuple[int, ...]) -> list[dict]:
     """The rule violations (scope, locked, single-choice, add-and-remove) of applying `add`/`remove`
     to any customer, checked once before a job starts; the same checks the tagging service makes."""
-    from .services import _item_errors, _Taxonomy, _visible_tag_ids
+    from .services.tagging import _item_errors, _Taxonomy, _visible_tag_ids
 
     tags = set(add) | set(remove)
     return _item_errors(actor, set(add), set(remove), _Taxonomy(tags), _visible_tag_ids(actor, tags))

@@ -1,0 +1,30 @@
+"""Writes on customers, by concern: `tagging` (the one tagging service), `followers` (upserts from
+CRMs and WeCom, notes). Import the public names from here."""
+
+from ..models import CustomerType, Gender
+from .followers import customer_upsert, note_create
+from .tagging import (
+    BulkResult,
+    TagChange,
+    TagOperation,
+    can_change_locked,
+    customer_tags_replace,
+    customer_tags_update,
+    customers_tags_bulk_apply,
+    customers_tags_bulk_update,
+)
+
+__all__ = [
+    "BulkResult",
+    "CustomerType",
+    "Gender",
+    "TagChange",
+    "TagOperation",
+    "can_change_locked",
+    "customer_tags_replace",
+    "customer_tags_update",
+    "customer_upsert",
+    "customers_tags_bulk_apply",
+    "customers_tags_bulk_update",
+    "note_create",
+]
