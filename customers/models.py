@@ -185,6 +185,10 @@ class JobKind(models.TextChoices):
     BULK_TAGGING = "bulk_tagging", _("批量打标签")
     UNDO = "undo", _("撤销")
     TRANSFER = "transfer", _("客户继承")
+    # Kinds of the apps above; their handlers register with `customers.jobs.job_handler` on import.
+    WECOM_SYNC = "wecom_sync", _("企业微信同步")
+    RULE_BACKTEST = "rule_backtest", _("智能标签回测")
+    RULE_UNDO = "rule_undo", _("撤销智能标签")
 
 
 class JobStatus(models.TextChoices):
