@@ -14,6 +14,12 @@ Handlers are keyword-only `(*, actor, source, target)` for merges and `(*, actor
 deletes, must be set-based (no query per customer) and may raise a `DomainError` to abort the
 whole operation (nothing is changed then).
 
+Taxonomy-changed handlers `(*, actor, change)` hear about every definition change (a group or a
+tag created, renamed, reordered, moved or deleted), again inside the service's transaction, so
+what they record commits or rolls back with the change (the WeCom connection queues its
+corp-tag push this way). `change` is a `TaxonomyChange`; for deletes it carries the objects as
+they were (with their `external_id`), read before the rows went away.
+
 The customers' own taggings (`customers.Tagging`, audited in `customers.TagEvent`) are handled
 by `customer_taggings_merge` / `customer_taggings_delete` below, registered by default. They look
 the models up with `apps.get_model` at call time (no import of `customers`), so `tags` still
@@ -23,6 +29,7 @@ works, and is testable, in a project without the customers app.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.apps import apps
@@ -34,9 +41,27 @@ if TYPE_CHECKING:
 
 TagMergeHandler = Callable[..., int]
 TagDeleteHandler = Callable[..., int]
+TaxonomyChangedHandler = Callable[..., None]
 
 _merge_handlers: list[TagMergeHandler] = []
 _delete_handlers: list[TagDeleteHandler] = []
+_taxonomy_handlers: list[TaxonomyChangedHandler] = []
+
+
+@dataclass(frozen=True)
+class TaxonomyChange:
+    """One change of the taxonomy's definitions, as told to taxonomy-changed handlers.
+
+    `kind` is "group" or "tag"; `action` one of "created", "updated" (name or order), "moved"
+    (a group under another parent, a tag into another group) or "deleted". `objects` are the
+    groups or tags concerned (for a deleted group: the group, its sub-groups and all their tags,
+    groups first; for "moved" the object after the move, `previous_group_id` the tag's old group).
+    """
+
+    kind: str
+    action: str
+    objects: tuple = ()
+    previous_group_id: int | None = None
 
 
 def register_tag_merge_handler(handler: TagMergeHandler) -> TagMergeHandler:
@@ -51,6 +76,22 @@ def register_tag_delete_handler(handler: TagDeleteHandler) -> TagDeleteHandler:
     if handler not in _delete_handlers:
         _delete_handlers.append(handler)
     return handler
+
+
+def register_taxonomy_changed_handler(handler: TaxonomyChangedHandler) -> TaxonomyChangedHandler:
+    """Register `handler(*, actor, change)`, called by the tags services inside their transaction."""
+    if handler not in _taxonomy_handlers:
+        _taxonomy_handlers.append(handler)
+    return handler
+
+
+def run_taxonomy_changed_handlers(*, actor: Actor, kind: str, action: str, objects: Sequence,
+                                  previous_group_id: int | None = None) -> None:
+    if not _taxonomy_handlers or not objects:
+        return
+    change = TaxonomyChange(kind=kind, action=action, objects=tuple(objects), previous_group_id=previous_group_id)
+    for handler in _taxonomy_handlers:
+        handler(actor=actor, change=change)
 
 
 def run_tag_merge_handlers(*, actor: Actor, source: Tag, target: Tag) -> int:

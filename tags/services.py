@@ -241,6 +241,7 @@ def tag_group_create(
                          single_choice=bool(single_choice), external_id=external_id or None)
         _save_or_duplicate(group, f"已有同名标签组“{name}”。")
     group.departments.set(scope)
+    hooks.run_taxonomy_changed_handlers(actor=actor, kind="group", action="created", objects=[group])
     return group
 
 
@@ -267,6 +268,7 @@ def tag_group_update(
             scope = departments_with_descendants(scope)
     with tree_lock("tag_group"):
         group = _relock(group)
+        before = (group.name, group.parent_id, group.order)
         changed = []
         if new_name is not None and new_name != group.name:
             group.name = new_name  # checked at the destination by _move_group, or just below
@@ -290,6 +292,9 @@ def tag_group_update(
             group = _reorder_group(group=group, order=order)
     if scope is not None:
         group.departments.set(scope)
+    if before != (group.name, group.parent_id, group.order):
+        action = "moved" if before[1] != group.parent_id else "updated"
+        hooks.run_taxonomy_changed_handlers(actor=actor, kind="group", action=action, objects=[group])
     return group
 
 
@@ -337,9 +342,12 @@ def tag_group_move(*, actor: Actor, group: TagGroup, parent: TagGroup | None, or
         group = _relock(group)
         if (parent.pk if parent else None) == group.parent_id:
             if order is not None and order != group.order:
-                return _reorder_group(group=group, order=order)
+                group = _reorder_group(group=group, order=order)
+                hooks.run_taxonomy_changed_handlers(actor=actor, kind="group", action="updated", objects=[group])
             return group
-        return _move_group(group=group, parent=parent, order=order)
+        group = _move_group(group=group, parent=parent, order=order)
+    hooks.run_taxonomy_changed_handlers(actor=actor, kind="group", action="moved", objects=[group])
+    return group
 
 
 def tag_group_check(
@@ -393,8 +401,13 @@ def tag_group_place(*, actor: Actor, group: TagGroup, target: TagGroup, position
             order = anchor.order + (-5 if position == "left" else 5)
         group = _relock(group)
         if (parent.pk if parent else None) != group.parent_id:
-            return _move_group(group=group, parent=parent, order=order)
-        return _reorder_group(group=group, order=order)
+            group = _move_group(group=group, parent=parent, order=order)
+            action = "moved"
+        else:
+            group = _reorder_group(group=group, order=order)
+            action = "updated"
+    hooks.run_taxonomy_changed_handlers(actor=actor, kind="group", action=action, objects=[group])
+    return group
 
 
 @transaction.atomic
@@ -412,6 +425,8 @@ def tag_groups_reorder(*, actor: Actor, parent: TagGroup | None, ordered_ids: Se
             TagGroup.objects.partial_rebuild(parent.tree_id)
         else:
             TagGroup.objects.rebuild()
+    hooks.run_taxonomy_changed_handlers(actor=actor, kind="group", action="updated",
+                                        objects=list(TagGroup.objects.filter(parent=parent)))
 
 
 @transaction.atomic
@@ -426,6 +441,8 @@ def tag_group_delete(*, actor: Actor, group: TagGroup) -> int:
         # Row locks make a concurrent tag_create/tag_move into this subtree wait, then find it gone.
         subtree = list(group.get_descendants(include_self=True).select_for_update())
         tags = list(Tag.objects.filter(group__in=subtree))
+        hooks.run_taxonomy_changed_handlers(actor=actor, kind="group", action="deleted",
+                                            objects=sorted(subtree, key=lambda n: n.level))
         removed = hooks.run_tag_delete_handlers(actor=actor, tags=tags)
         Tag.objects.filter(pk__in=[t.pk for t in tags]).delete()
         # Delete leaves first (parent is PROTECT); mptt closes the gap per delete.
@@ -454,6 +471,7 @@ def tag_create(
         order = _next_order(Tag.objects.filter(group=group))
     tag = Tag(group=group, name=name, order=order, external_id=external_id or None)
     _save_or_duplicate(tag, f"标签组“{group.name}”中已有同名标签“{name}”。")
+    hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="created", objects=[tag])
     return tag
 
 
@@ -474,11 +492,17 @@ def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | 
     tag_move_check(tag=tag, group=target)
     if target.pk != tag.group_id and order is None:
         order = _next_order(Tag.objects.filter(group=target))
+    before = (tag.group_id, tag.name, tag.order)
     tag.group = target
     tag.name = new_name
     if order is not None:
         tag.order = order
     _save_or_duplicate(tag, f"标签组“{target.name}”中已有同名标签“{new_name}”。")
+    if before[0] != tag.group_id:
+        hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="moved", objects=[tag],
+                                            previous_group_id=before[0])
+    elif before != (tag.group_id, tag.name, tag.order):
+        hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="updated", objects=[tag])
     return tag
 
 
@@ -496,12 +520,17 @@ def tags_reorder(*, actor: Actor, group: TagGroup, ordered_ids: Sequence[int]) -
         raise ValidationFailed("排序列表必须恰好包含该组的全部标签。", details={"ordered_ids": "mismatch"})
     tags = [Tag(pk=pk, order=i * 10) for i, pk in enumerate(ordered_ids)]
     Tag.objects.bulk_update(tags, ["order"])
+    hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="updated",
+                                        objects=list(Tag.objects.filter(group=group)))
 
 
 @transaction.atomic
 def tag_delete(*, actor: Actor, tag: Tag) -> int:
     """Delete a tag; returns how many customers lost it (each removal audited)."""
     require_taxonomy_manager(actor)
+    current = Tag.objects.filter(pk=tag.pk).first()
+    if current is not None:
+        hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="deleted", objects=[current])
     removed = hooks.run_tag_delete_handlers(actor=actor, tags=[tag])
     Tag.objects.filter(pk=tag.pk).delete()
     return removed
@@ -527,8 +556,32 @@ def tag_merge(*, actor: Actor, source: Tag, target: Tag) -> int:
         _refuse_single_choice_conflicts(group=target.group, incoming=[source.pk], exclude=[target.pk],
                                         what=f"把“{source.name}”合并到“{target.name}”")
     moved = hooks.run_tag_merge_handlers(actor=actor, source=source, target=target)
+    hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="deleted", objects=[source])
     source.delete()
     return moved
+
+
+@transaction.atomic
+def tag_external_id_set(*, tag: Tag, external_id: str | None) -> Tag:
+    """Record the id another system (WeCom's corp tag id) gives `tag`; not a definition change, so
+    no taxonomy-changed handler runs. An id another tag holds is taken from it (the id moved)."""
+    external_id = external_id or None
+    if external_id:
+        Tag.objects.filter(external_id=external_id).exclude(pk=tag.pk).update(external_id=None)
+    Tag.objects.filter(pk=tag.pk).update(external_id=external_id)
+    tag.external_id = external_id
+    return tag
+
+
+@transaction.atomic
+def tag_group_external_id_set(*, group: TagGroup, external_id: str | None) -> TagGroup:
+    """`tag_external_id_set` for a group (WeCom's tag group id)."""
+    external_id = external_id or None
+    if external_id:
+        TagGroup.objects.filter(external_id=external_id).exclude(pk=group.pk).update(external_id=None)
+    TagGroup.objects.filter(pk=group.pk).update(external_id=external_id)
+    group.external_id = external_id
+    return group
 
 
 # ------------------------------------------------------------------ personal tags
@@ -600,5 +653,5 @@ __all__ = [
     "personal_tag_get_or_create", "personal_tag_update", "require_taxonomy_manager", "tag_create", "tag_delete",
     "tag_group_check", "tag_group_create", "tag_group_delete", "tag_group_move", "tag_group_place",
     "tag_group_single_choice_check", "tag_group_update", "tag_groups_reorder", "tag_move_check",
-    "tag_merge", "tag_move", "tag_update", "tags_reorder",
+    "tag_merge", "tag_move", "tag_update", "tags_reorder", "tag_external_id_set", "tag_group_external_id_set",
 ]
