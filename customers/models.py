@@ -96,6 +96,9 @@ class FollowRelation(models.Model):
             models.Index(
                 fields=["employee", "customer"], name="follow_active_emp_cust", condition=models.Q(status="active")
             ),
+            # 数据看板 and the list's date filters: relations added / ended in a date range.
+            models.Index(fields=["added_at"], name="follow_added_at"),
+            models.Index(fields=["ended_at"], name="follow_ended_at", condition=models.Q(ended_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
