@@ -27,7 +27,7 @@ from org.admin import register_employee_panel, register_employee_tool
 from org.models import Employee, EmployeeStatus
 from tagportal.errors import DomainError
 
-from . import transfers
+from . import hooks, transfers
 from .models import FollowRelation, JobStatus, RelationStatus, Transfer, TransferItem, TransferOutcome
 
 MODES = {"departed": _("离职继承"), "onjob": _("在职继承")}
@@ -278,6 +278,7 @@ class TransferAdmin(admin.ModelAdmin):
         if outcome in TransferOutcome.values:
             items = items.filter(outcome=outcome)
         page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+        columns = hooks.transfer_columns(transfer, list(page))
         counts = dict(transfer.items.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n"))
         running = transfer.job_id is not None and transfer.job.status in (JobStatus.PENDING, JobStatus.RUNNING)
         context = {
@@ -287,7 +288,9 @@ class TransferAdmin(admin.ModelAdmin):
             "transfer": transfer,
             "inheritors": list(transfer.to_employees.all()),
             "page": page,
-            "rows": [(item, item_detail_text(item.detail)) for item in page],
+            "rows": [(item, item_detail_text(item.detail), [values.get(item.pk, "") for _title, values in columns])
+                     for item in page],
+            "extra_columns": [title for title, _values in columns],
             "outcome": outcome,
             "outcomes": [(value, label, counts.get(value, 0)) for value, label in TransferOutcome.choices],
             "total": sum(counts.values()),

@@ -9,6 +9,11 @@ their own transaction, so a handler's writes commit or roll back with the change
     @register_relation_added_handler
     def apply_channel_tags(*, actor, relation) -> None: ...
 
+Transfer-started handlers `(*, actor, transfer)` run at the end of `transfer_start`, in its
+transaction, once the transfer and its items exist (the WeCom connection hands the customers over
+in WeCom too). Transfer-column providers `(transfer, items) -> (title, {item_id: text}) | None` add a
+column to a transfer's result page (WeCom's status beside ours).
+
 Relation-added handlers get `(*, actor, relation)` for every follow relation that is *new*: created,
 or active again after it had ended (deleted by the employee, lost when the customer removed the
 employee, or transferred away). Re-posting a relation that is already active calls nothing. A
@@ -28,6 +33,8 @@ if TYPE_CHECKING:
 RelationAddedHandler = Callable[..., None]
 
 _relation_added_handlers: list[RelationAddedHandler] = []
+_transfer_started_handlers: list[Callable[..., None]] = []
+_transfer_column_providers: list[Callable] = []
 
 
 def register_relation_added_handler(handler: RelationAddedHandler) -> RelationAddedHandler:
@@ -40,3 +47,32 @@ def register_relation_added_handler(handler: RelationAddedHandler) -> RelationAd
 def run_relation_added_handlers(*, actor: Actor, relation: FollowRelation) -> None:
     for handler in _relation_added_handlers:
         handler(actor=actor, relation=relation)
+
+
+def register_transfer_started_handler(handler: Callable[..., None]) -> Callable[..., None]:
+    """Register `handler(*, actor, transfer)`, called by `transfer_start` inside its transaction."""
+    if handler not in _transfer_started_handlers:
+        _transfer_started_handlers.append(handler)
+    return handler
+
+
+def run_transfer_started_handlers(*, actor: Actor, transfer) -> None:
+    for handler in _transfer_started_handlers:
+        handler(actor=actor, transfer=transfer)
+
+
+def register_transfer_column(provider: Callable) -> Callable:
+    """Register `provider(transfer, items) -> (title, {item_id: text}) | None` for the result page."""
+    if provider not in _transfer_column_providers:
+        _transfer_column_providers.append(provider)
+    return provider
+
+
+def transfer_columns(transfer, items) -> list[tuple[str, dict]]:
+    """The extra columns of a transfer's result page for these items (providers answering None skipped)."""
+    columns = []
+    for provider in _transfer_column_providers:
+        column = provider(transfer, items)
+        if column:
+            columns.append(column)
+    return columns

@@ -49,6 +49,7 @@ from tagportal.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from tagportal.querysets import RestrictedQuerySet
 from tags.models import PersonalTag
 
+from .hooks import run_transfer_started_handlers
 from .models import (
     Customer,
     FollowRelation,
@@ -452,6 +453,7 @@ def transfer_start(
     job = job_create(kind=JobKind.TRANSFER, actor=actor, params={"transfer": transfer.pk}, total=len(plan.assignment))
     transfer.job = job
     transfer.save(update_fields=["job"])
+    run_transfer_started_handlers(actor=actor, transfer=transfer)
     return transfer
 
 
