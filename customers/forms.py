@@ -90,6 +90,8 @@ class CustomerTagsForm(forms.Form):
     new_personal_tag = forms.CharField(
         label=_("新建个人标签"), required=False, max_length=NAME_MAX_LENGTH,
         widget=forms.TextInput(attrs={"placeholder": _("输入名称，保存时创建并打上")}),
+        help_text=_("最多 30 个字符"),
+        error_messages={"max_length": _("最多 30 个字符（现在 %(show_value)d 个）。")},
     )
 
     def __init__(
@@ -103,6 +105,9 @@ class CustomerTagsForm(forms.Form):
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        # No maxlength on the input: a browser would cut a longer name silently; the form says
+        # "最多 30 个字符" instead (help text, and the error when it is longer).
+        self.fields["new_personal_tag"].widget.attrs.pop("maxlength", None)
         self.all_nodes = list(nodes)
         self.nodes = [n for n in nodes if n.tags]
         self.can_personal = can_personal

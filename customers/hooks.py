@@ -76,3 +76,27 @@ def transfer_columns(transfer, items) -> list[tuple[str, dict]]:
         if column:
             columns.append(column)
     return columns
+
+
+# ---------------------------------------------------------------- the mobile sidebar (聊天工具栏)
+
+_sidebar_integrations: list = []
+
+
+def register_sidebar_integration(integration):
+    """Register an object that connects the mobile sidebar portrait (`customers.sidebar`) to a chat
+    client (WeCom's 聊天工具栏). Both methods may return None to mean "not here, not now":
+
+    - `login(request, next_url) -> HttpResponse | None`: for a visitor who is not logged in, a
+      response that logs them in through the client (e.g. a redirect to WeCom OAuth), else None and
+      the portal's usual login form is used.
+    - `page_context(request) -> dict | None`: what the sidebar's entry page needs to learn the current
+      customer in the client: `{"script_url": ..., "agent_config": {...}}` (see the entry template).
+    """
+    if integration not in _sidebar_integrations:
+        _sidebar_integrations.append(integration)
+    return integration
+
+
+def sidebar_integrations() -> list:
+    return list(_sidebar_integrations)

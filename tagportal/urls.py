@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     re_path(r"^api/", api_not_found),
     path("wecom/", include("wecom.urls")),
+    path("m/", include("customers.sidebar")),  # the mobile sidebar portrait (daily)
     path("", admin.site.urls),
 ]
 urlpatterns += static(settings.STATIC_URL)
