@@ -54,6 +54,7 @@ from .models import (
     RelationStatus,
     TagEvent,
     Tagging,
+    TagSource,
 )
 from .selectors import (
     COUNT_SETTINGS,
@@ -496,7 +497,9 @@ class CustomerAdmin(admin.ModelAdmin):
         labels = {
             "tags_all": _("包含全部标签"), "tags_any": _("包含任一标签"), "tags_none": _("不含标签"),
             "department": _("部门"), "added_from": _("添加日期起"), "added_to": _("添加日期止"),
-            "updated_since": _("更新时间"), "tags": _("标签"),
+            "updated_since": _("更新时间"), "tags": _("标签"), "untagged": _("未打标签"),
+            "lost_from": _("流失日期起"), "lost_to": _("流失日期止"), "activity": _("动态类型"),
+            "activity_from": _("动态日期起"), "activity_to": _("动态日期止"), "activity_source": _("标签变更来源"),
         }
         details = error.details if isinstance(error.details, dict) else {}
         parts = []
@@ -544,6 +547,7 @@ class CustomerAdmin(admin.ModelAdmin):
                 (pk, "　" * level + name)
                 for pk, name, level in Department.objects.order_by("tree_id", "lft").values_list("pk", "name", "level")
             ],
+            "insight_filters": insight_filter_summary(flt),
             "export_csv_url": reverse(f"{info}_export_csv") + suffix,
             "export_xlsx_url": reverse(f"{info}_export_xlsx") + suffix,
             "count_url": reverse(f"{info}_count") + suffix,
@@ -733,7 +737,6 @@ class CustomerAdmin(admin.ModelAdmin):
         All or nothing: an inline personal tag is created in the same transaction."""
         from tags.services import personal_tag_get_or_create
 
-        from .models import TagSource
         from .services import customer_tags_replace
 
         actor = _actor(request)
@@ -837,6 +840,40 @@ class CustomerAdmin(admin.ModelAdmin):
             "history": pager("hp", history_page),
             "crm_fields": sorted((customer.crm_fields or {}).items()) if isinstance(customer.crm_fields, dict) else [],
         }
+
+
+INSIGHT_FILTER_KEYS = (
+    "untagged", "lost_from", "lost_to", "activity", "activity_from", "activity_to", "activity_source",
+)
+
+
+def insight_filter_summary(flt) -> dict | None:
+    """The filters a 数据看板 chart links with (no fields of their own on the list): the hidden values
+    the filter form keeps and one line saying what they select."""
+    if flt is None:
+        return None
+    params = flt.as_params()
+    hidden = [(key, params[key]) for key in INSIGHT_FILTER_KEYS if key in params]
+    if not hidden:
+        return None
+    parts = []
+    if flt.untagged is not None:
+        parts.append(_("没有任何企业标签") if flt.untagged else _("至少有一个企业标签"))
+    if flt.lost_from or flt.lost_to:
+        parts.append(_("跟进关系结束（流失）于 %(range)s") % {"range": _date_range_text(flt.lost_from, flt.lost_to)})
+    if flt.activity:
+        kind = {"tags": _("标签变更"), "notes": _("跟进记录"), "messages": _("聊天记录")}[flt.activity]
+        if flt.activity_source:
+            kind = f"{kind}（{TagSource(flt.activity_source).label}）"
+        parts.append(_("%(range)s 有%(kind)s") % {"range": _date_range_text(flt.activity_from, flt.activity_to),
+                                                   "kind": kind})
+    return {"hidden": hidden, "text": "；".join(str(p) for p in parts)}
+
+
+def _date_range_text(start, end) -> str:
+    if start and end and start == end:
+        return start.isoformat()
+    return f"{start.isoformat() if start else '…'} ~ {end.isoformat() if end else '…'}"
 
 
 def _job_url(job_id: int) -> str | None:

@@ -23,9 +23,19 @@ from django.utils.translation import gettext as _
 
 from org.models import Employee, Role
 from tagportal.errors import ValidationFailed
-from tags.selectors import visible_tags
+from tags.selectors import sees_everything, visible_tags
 
-from .models import Customer, FollowRelation, PersonalTagging, RelationStatus, Tagging
+from .models import (
+    Customer,
+    FollowRelation,
+    Message,
+    Note,
+    PersonalTagging,
+    RelationStatus,
+    TagEvent,
+    Tagging,
+    TagSource,
+)
 
 SEE_ALL_ROLES = (Role.ENTERPRISE_ADMIN, Role.TAG_ADMIN, Role.HR)
 
@@ -96,6 +106,18 @@ class CustomerFilter:
     updated_since: dt.datetime | None = None
     added_from: dt.date | None = None
     added_to: dt.date | None = None
+    # 数据看板's click-throughs. `untagged`: True = no enterprise tag at all, False = at least one.
+    untagged: bool | None = None
+    # A follow relation that ended (lost / deleted) in this range; follower, department, state and
+    # added_* then describe that ended relation instead of an active one.
+    lost_from: dt.date | None = None
+    lost_to: dt.date | None = None
+    # Activity on the customer in a date range: `tags` (a change of a tag the viewer sees, of
+    # `activity_source` when given), `notes` (跟进记录) or `messages` (聊天记录).
+    activity: str | None = None
+    activity_from: dt.date | None = None
+    activity_to: dt.date | None = None
+    activity_source: str | None = None
 
     @property
     def tag_ids(self) -> set[int]:
@@ -112,7 +134,9 @@ class CustomerFilter:
             value = getattr(self, field.name)
             if value in (None, (), ""):
                 continue
-            if isinstance(value, tuple):
+            if isinstance(value, bool):
+                out[field.name] = "1" if value else "0"
+            elif isinstance(value, tuple):
                 out[field.name] = ",".join(str(v) for v in value)
             elif isinstance(value, dt.datetime | dt.date):
                 out[field.name] = value.isoformat()
@@ -122,6 +146,7 @@ class CustomerFilter:
 
 
 FILTER_KEYS = tuple(f.name for f in dataclasses.fields(CustomerFilter))
+ACTIVITY_KINDS = ("tags", "notes", "messages")
 
 
 def _id_list(key: str, raw: str, errors: dict) -> tuple[int, ...]:
@@ -186,7 +211,27 @@ def parse_customer_filter(params: Mapping[str, str]) -> CustomerFilter:
             if timezone.is_naive(parsed):
                 parsed = timezone.make_aware(parsed)
             values["updated_since"] = parsed
-    for key in ("added_from", "added_to"):
+    raw = get("untagged")
+    if raw is not None:
+        if raw.lower() in ("1", "true", "yes"):
+            values["untagged"] = True
+        elif raw.lower() in ("0", "false", "no"):
+            values["untagged"] = False
+        else:
+            errors["untagged"] = raw
+    raw = get("activity")
+    if raw is not None:
+        if raw in ACTIVITY_KINDS:
+            values["activity"] = raw
+        else:
+            errors["activity"] = raw
+    raw = get("activity_source")
+    if raw is not None:
+        if raw in TagSource.values:
+            values["activity_source"] = raw
+        else:
+            errors["activity_source"] = raw
+    for key in ("added_from", "added_to", "lost_from", "lost_to", "activity_from", "activity_to"):
         raw = get(key)
         if raw is not None:
             try:
@@ -197,6 +242,13 @@ def parse_customer_filter(params: Mapping[str, str]) -> CustomerFilter:
                 errors[key] = raw
             else:
                 values[key] = day
+    if "activity" not in values and "activity" not in errors:
+        for key in ("activity_from", "activity_to", "activity_source"):
+            if key in values:  # a range of what? (tags, notes or messages)
+                errors["activity"] = _("与 %(key)s 一起使用时必填") % {"key": key}
+                break
+    if values.get("activity_source") and values.get("activity") not in (None, "tags"):
+        errors["activity_source"] = _("只用于 activity=tags")
     if errors:
         first = next(iter(errors))
         raise ValidationFailed(_("筛选条件无效：%(key)s") % {"key": first}, details=errors)
@@ -223,9 +275,25 @@ def _check_filter_tags(employee: Employee | None, flt: CustomerFilter) -> None:
         )
 
 
-def _filter_conditions(flt: CustomerFilter, ref: str, *, skip_tag: int | None = None) -> list:
+def _day_range(field: str, start: dt.date | None, end: dt.date | None) -> Q:
+    """`field` within the days `start`..`end` (both included, local time); either may be open."""
+    q = Q()
+    if start:
+        q &= Q(**{f"{field}__gte": _day_start(start)})
+    if end:
+        q &= Q(**{f"{field}__lt": _day_start(end + dt.timedelta(days=1))})
+    return q
+
+
+ENDED_STATUSES = (RelationStatus.LOST, RelationStatus.DELETED)
+
+
+def _filter_conditions(
+    flt: CustomerFilter, ref: str, *, skip_tag: int | None = None, visible_tag_ids: set[int] | None = None
+) -> list:
     """The filter as conditions on the customer id at `ref` ("pk" from customers, "customer_id" from
-    a tagging); customer columns are reached through `customer__` when anchored elsewhere."""
+    a tagging); customer columns are reached through `customer__` when anchored elsewhere.
+    `visible_tag_ids` (None = all) bounds the tag changes `activity=tags` looks at."""
     col = "" if ref == "pk" else "customer__"
     conditions = []
     for tag_id in flt.tags_all:
@@ -248,9 +316,31 @@ def _filter_conditions(flt: CustomerFilter, ref: str, *, skip_tag: int | None = 
         rel &= Q(added_at__gte=_day_start(flt.added_from))
     if flt.added_to:
         rel &= Q(added_at__lt=_day_start(flt.added_to + dt.timedelta(days=1)))
-    if rel:
+    if flt.lost_from or flt.lost_to:  # the relation described is one that ended in that range
+        rel &= Q(status__in=ENDED_STATUSES, ended_at__isnull=False) & _day_range("ended_at", flt.lost_from, flt.lost_to)
+        conditions.append(Exists(FollowRelation.objects.filter(rel, customer_id=OuterRef(ref))))
+    elif rel:
         relations = FollowRelation.objects.filter(rel, customer_id=OuterRef(ref), status=RelationStatus.ACTIVE)
         conditions.append(Exists(relations))
+
+    if flt.untagged is not None:
+        tagged = Exists(Tagging.objects.filter(customer_id=OuterRef(ref)))
+        conditions.append(~tagged if flt.untagged else tagged)
+    if flt.activity == "tags":
+        events = TagEvent.objects.filter(
+            _day_range("created_at", flt.activity_from, flt.activity_to), customer_id=OuterRef(ref), tag__isnull=False
+        )
+        if flt.activity_source:
+            events = events.filter(source=flt.activity_source)
+        if visible_tag_ids is not None:
+            events = events.filter(tag_id__in=sorted(visible_tag_ids))
+        conditions.append(Exists(events))
+    elif flt.activity == "notes":
+        notes = Note.objects.filter(_day_range("created_at", flt.activity_from, flt.activity_to))
+        conditions.append(Exists(notes.filter(customer_id=OuterRef(ref))))
+    elif flt.activity == "messages":
+        msgs = Message.objects.filter(_day_range("sent_at", flt.activity_from, flt.activity_to))
+        conditions.append(Exists(msgs.filter(customer_id=OuterRef(ref))))
 
     if flt.external_userid:
         conditions.append(Q(**{f"{col}external_userid": flt.external_userid}))
@@ -269,7 +359,15 @@ def customers_filtered(*, employee: Employee | None, flt: CustomerFilter) -> Que
     reveal who carries it (400 with the offending ids).
     """
     _check_filter_tags(employee, flt)
-    return visible_customers(employee).filter(*_filter_conditions(flt, "pk")).order_by("-id")
+    conditions = _filter_conditions(flt, "pk", visible_tag_ids=_activity_tag_ids(employee, flt))
+    return visible_customers(employee).filter(*conditions).order_by("-id")
+
+
+def _activity_tag_ids(employee: Employee | None, flt: CustomerFilter) -> set[int] | None:
+    """The tags whose changes `activity=tags` counts: those the employee sees (None: all)."""
+    if flt.activity != "tags" or sees_everything(employee):
+        return None
+    return visible_tag_id_set(employee)
 
 
 TAG_STATS_TTL = 60.0  # seconds the planner's tag frequencies are reused (they change on ANALYZE only)
@@ -318,7 +416,9 @@ def customers_count_queryset(*, employee: Employee | None, flt: CustomerFilter) 
     if visibility is False:
         return Tagging.objects.none()
     anchor = _rarest_tag(flt.tags_all)
-    conditions = _filter_conditions(flt, "customer_id", skip_tag=anchor)
+    conditions = _filter_conditions(
+        flt, "customer_id", skip_tag=anchor, visible_tag_ids=_activity_tag_ids(employee, flt)
+    )
     if visibility is not None:
         conditions.append(visibility)
     return Tagging.objects.filter(*conditions, tag_id=anchor).order_by()
