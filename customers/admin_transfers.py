@@ -180,11 +180,11 @@ class TransferAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         urls = [
-            path("start/<int:employee_id>/<str:mode>/", self.admin_site.admin_view(self.start_view),
+            path("start/<id:employee_id>/<str:mode>/", self.admin_site.admin_view(self.start_view),
                  name="customers_transfer_start"),
-            path("departed/<int:employee_id>/", self.admin_site.admin_view(self.departed_view),
+            path("departed/<id:employee_id>/", self.admin_site.admin_view(self.departed_view),
                  name="customers_transfer_departed"),
-            path("onjob/<int:employee_id>/", self.admin_site.admin_view(self.onjob_view),
+            path("onjob/<id:employee_id>/", self.admin_site.admin_view(self.onjob_view),
                  name="customers_transfer_onjob"),
         ]
         return urls + super().get_urls()

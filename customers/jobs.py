@@ -82,6 +82,7 @@ from django.utils.translation import gettext as _
 from org.actors import Actor
 from org.models import Role
 from tagportal.errors import Conflict, NotAllowed, ValidationFailed
+from tagportal.ids import as_id, is_id
 
 from .models import Job, JobKind, JobStatus
 
@@ -547,10 +548,8 @@ def chunk_failures_from(exc: ValidationFailed, operations: list) -> tuple[set[in
 def _tag_ids(values, key: str) -> tuple[int, ...]:
     ids, bad = [], []
     for value in values or ():
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            ids.append(value)
-        elif isinstance(value, str) and value.isdigit() and int(value) > 0:
-            ids.append(int(value))
+        if is_id(value):  # range-checked before the database (tagportal.ids)
+            ids.append(as_id(value))
         else:
             bad.append(value)
     if bad:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from org.models import Employee, Role
 from tagportal.errors import ValidationFailed
+from tagportal.ids import as_id, id_list_errors, is_id
 from tags.selectors import sees_everything, visible_tags
 
 from .models import (
@@ -150,18 +151,10 @@ ACTIVITY_KINDS = ("tags", "notes", "messages")
 
 
 def _id_list(key: str, raw: str, errors: dict) -> tuple[int, ...]:
-    ids, bad = [], []
-    for part in str(raw).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if part.isdigit() and int(part) > 0:
-            ids.append(int(part))
-        else:
-            bad.append(part)
+    ids, bad = id_list_errors(str(raw))  # range-checked: 1 … 2**63 - 1 (tagportal.ids)
     if bad:
         errors[key] = bad
-    return tuple(dict.fromkeys(ids))
+    return ids
 
 
 def parse_customer_filter(params: Mapping[str, str]) -> CustomerFilter:
@@ -192,8 +185,8 @@ def parse_customer_filter(params: Mapping[str, str]) -> CustomerFilter:
             values[key] = raw
     raw = get("department")
     if raw is not None:
-        if raw.isdigit():
-            values["department"] = int(raw)
+        if is_id(raw):
+            values["department"] = as_id(raw)
         else:
             errors["department"] = raw
     raw = get("updated_since")

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from tagportal.api.pagination import CursorPagination
 from tagportal.api.viewsets import ActorMixin
 from tagportal.errors import TooLarge, ValidationFailed
+from tagportal.ids import is_id
 
 from ..jobs import (
     bulk_tagging_start,
@@ -96,7 +97,7 @@ def _int_ids(value, key: str, errors: list) -> tuple[int, ...]:
     if not isinstance(value, list):
         errors.append({"code": "invalid", "message": f"'{key}' must be a list of tag ids.", key: value})
         return ()
-    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int) or v <= 0]
+    bad = [v for v in value if not isinstance(v, int) or not is_id(v)]  # range-checked (tagportal.ids)
     if bad:
         errors.append({"code": "invalid", "message": f"'{key}' must be a list of tag ids.", key: bad})
         return ()
@@ -125,8 +126,8 @@ def _parse_operations(raw) -> tuple[list[TagOperation], list[int], dict[int, lis
             continue
         customer = item.get("customer")
         if customer is not None:
-            if isinstance(customer, bool) or not isinstance(customer, int):
-                item_errors.append({"code": "invalid", "message": "'customer' must be an id."})
+            if not isinstance(customer, int) or not is_id(customer):
+                item_errors.append({"code": "invalid", "message": "'customer' must be an id (1 … 2**63 - 1)."})
         elif isinstance(item.get("external_userid"), str):
             customer = by_external.get(item["external_userid"])
             if customer is None:

@@ -21,6 +21,7 @@ from org.models import Employee
 from tagportal.api.pagination import CursorPagination, IdCursorPagination
 from tagportal.api.viewsets import RestrictedViewSet
 from tagportal.errors import NotAllowed, ValidationFailed
+from tagportal.ids import is_id
 
 from .. import transfers
 from ..models import Transfer, TransferItem, TransferOutcome
@@ -65,7 +66,7 @@ def transfer_arguments(data: dict) -> dict:
                 cid, userid = entry.get("customer"), entry.get("to_employee")
             else:
                 cid, userid = entry, None
-            if isinstance(cid, bool) or not isinstance(cid, int):
+            if not isinstance(cid, int) or not is_id(cid):  # range-checked (tagportal.ids)
                 raise ValidationFailed("Customer ids must be integers.", details={"customers": {"index": n}})
             customer_ids.append(cid)
             if userid is not None:

@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from org.actors import Actor
 from org.models import Employee, EmployeeStatus, Role
 from tagportal.errors import NotAllowed, NotFound, ValidationFailed
+from tagportal.ids import as_id, is_id
 from tags.models import PersonalTag, Tag, TagGroup
 from tags.selectors import locked_group_ids, visible_tags
 
@@ -178,10 +179,8 @@ def _as_ids(values: Iterable[Any], key: str) -> tuple[int, ...]:
     for value in values or ():
         if isinstance(value, Tag | PersonalTag):
             ids.append(value.pk)
-        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            ids.append(value)
-        elif isinstance(value, str) and value.isdigit():
-            ids.append(int(value))
+        elif is_id(value):  # range-checked before the database (tagportal.ids)
+            ids.append(as_id(value))
         else:
             bad.append(value)
     if bad:
@@ -645,7 +644,7 @@ def customer_tags_replace(
 
 def _reachable_ids(actor: Actor, customer_ids: Iterable[Any]) -> set[int]:
     """Which of these customer ids the actor may change (`visible_customers`), in one query per 20,000."""
-    ids = sorted({c for c in customer_ids if isinstance(c, int) and not isinstance(c, bool)})
+    ids = sorted({c for c in customer_ids if is_id(c)})
     reachable: set[int] = set()
     base = visible_customers(actor.employee)
     for chunk in _chunks(ids, _in_chunk_size()):

@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from tagportal.api.pagination import IdCursorPagination
 from tagportal.api.viewsets import RestrictedModelViewSet
 from tagportal.errors import ValidationFailed
+from tagportal.ids import parse_id
 
 from .. import services
 from ..models import Department, Employee, EmployeeStatus, Role
@@ -21,10 +22,7 @@ _EMPLOYEE = OpenApiParameter("employee", str, description="以该成员的身份
 
 
 def _int(value: str, field: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed(_("“%(field)s”必须是整数。") % {"field": field}, details={field: value}) from None
+    return parse_id(value, field)  # range-checked before the database (tagportal.ids)
 
 
 def _choice(value: str, field: str, choices: list[str]) -> str:

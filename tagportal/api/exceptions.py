@@ -40,6 +40,10 @@ def exception_handler(exc, context):
         set_rollback()
         return Response(error_body("invalid", "请求中有数据库无法保存的值（例如 NUL 字符或超出范围的数字）。"),
                         status=400)
+    if isinstance(exc, OverflowError):
+        # Safety net behind tagportal.ids: an integer beyond 64 bits reached SQLite's driver.
+        set_rollback()
+        return Response(error_body("invalid", _("请求中有超出范围的整数（id 为 1 到 2**63-1）。")), status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from tagportal.api.fields import IdField
+
 from ..models import PersonalTag, Tag, TagGroup
 
 
@@ -16,7 +18,7 @@ class TagBriefSerializer(serializers.ModelSerializer):
 class IdListField(serializers.ListField):
     """Ids in, ids out (reads a related manager; uses the prefetch cache)."""
 
-    child = serializers.IntegerField()
+    child = IdField()  # range-checked before the database (tagportal.ids)
 
     def to_representation(self, value):
         return sorted(obj.pk for obj in value.all())
@@ -29,7 +31,7 @@ class TagGroupSerializer(serializers.ModelSerializer):
     """
 
     name = serializers.CharField(max_length=200, allow_blank=True, trim_whitespace=False)
-    parent = serializers.IntegerField(source="parent_id", allow_null=True, required=False)
+    parent = IdField(source="parent_id", allow_null=True, required=False)
     level = serializers.IntegerField(read_only=True)
     departments = IdListField(
         required=False,
@@ -52,7 +54,7 @@ class TagGroupSerializer(serializers.ModelSerializer):
 
 
 class TagSerializer(serializers.ModelSerializer):
-    group = serializers.IntegerField(source="group_id")
+    group = IdField(source="group_id")
     name = serializers.CharField(max_length=200, allow_blank=True, trim_whitespace=False)
 
     class Meta:
@@ -72,4 +74,4 @@ class PersonalTagSerializer(serializers.ModelSerializer):
 
 
 class TagMergeSerializer(serializers.Serializer):
-    target = serializers.IntegerField(help_text="合并到的标签 id")
+    target = IdField(help_text="合并到的标签 id")

@@ -17,6 +17,7 @@ from org.models import Employee
 from tagportal.api.pagination import IdCursorPagination
 from tagportal.api.viewsets import RestrictedModelViewSet
 from tagportal.errors import NotFound, ValidationFailed
+from tagportal.ids import parse_id
 
 from .. import services
 from ..models import PersonalTag, Tag, TagGroup
@@ -120,10 +121,7 @@ TagGroupViewSet = extend_schema_view(
 
 
 def _int(value, field):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed(f"{field} 必须是整数。", details={field: value})
+    return parse_id(value, field)  # range-checked before the database (tagportal.ids)
 
 
 class TagViewSet(TaxonomyWritesMixin, RestrictedModelViewSet):

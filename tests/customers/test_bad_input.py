@@ -61,10 +61,13 @@ def test_a_database_data_error_is_mapped_to_400_not_500(world):
 
     from tagportal.api.exceptions import exception_handler
 
-    with pytest.raises(DataError) as exc, connection.cursor() as cursor, transaction.atomic():
-        cursor.execute("SELECT %s::int", ["a\x00b" if connection.vendor == "postgresql" else "x"])
-        raise DataError("simulated")  # SQLite accepts the cast: raise it ourselves
-    response = exception_handler(exc.value, {})
+    if connection.vendor == "postgresql":
+        with pytest.raises(DataError) as exc, connection.cursor() as cursor, transaction.atomic():
+            cursor.execute("SELECT %s::int", ["a\x00b"])
+        error = exc.value
+    else:  # SQLite has no `::` cast and stores what PostgreSQL refuses: the error as the driver would raise it
+        error = DataError("simulated")
+    response = exception_handler(error, {})
     assert response.status_code == 400
     assert response.data["error"]["code"] == "invalid"
 
