@@ -138,6 +138,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# WeCom (企业微信) connection (wecom/). All empty: the portal runs standalone, as without WeCom.
+# WECOM_SECRET is the 客户联系 secret; WECOM_TOKEN and WECOM_AES_KEY are the callback's Token and
+# EncodingAESKey; WECOM_API_BASE is pointed at the simulator in tests and demos.
+WECOM_CORP_ID = env("WECOM_CORP_ID", default="")
+WECOM_SECRET = env("WECOM_SECRET", default="")
+WECOM_TOKEN = env("WECOM_TOKEN", default="")
+WECOM_AES_KEY = env("WECOM_AES_KEY", default="")
+WECOM_API_BASE = env("WECOM_API_BASE", default="https://qyapi.weixin.qq.com/cgi-bin")
+WECOM_AGENT_ID = env("WECOM_AGENT_ID", default="")
+WECOM_TIMEOUT = env.float("WECOM_TIMEOUT", default=10.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,3 +1,6 @@
+"""企业微信 the WeCom connection: callback crypto and endpoint, events, API client,
+outbound sync, full pull, simulator.
+"""
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -7,5 +10,7 @@ class WecomConfig(AppConfig):
     verbose_name = _("企业微信")
 
     def ready(self) -> None:
-        # Handlers this app registers in the hooks of the apps below it go here.
-        pass
+        # Event handlers register themselves (wecom/handlers/<concern>.py, one module per concern).
+        from .handlers import autodiscover
+
+        autodiscover()

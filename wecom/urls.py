@@ -1,3 +1,11 @@
 """Routes of the WeCom connection outside the API: the callback WeCom calls (/wecom/...)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "wecom"
+
+urlpatterns: list = [
+    path("callback/", views.callback, name="callback"),
+]

@@ -2,7 +2,7 @@
 CRMs and WeCom, notes). Import the public names from here."""
 
 from ..models import CustomerType, Gender
-from .followers import customer_upsert, note_create
+from .followers import customer_upsert, follow_relation_end, note_create
 from .tagging import (
     BulkResult,
     TagChange,
@@ -26,5 +26,6 @@ __all__ = [
     "customer_upsert",
     "customers_tags_bulk_apply",
     "customers_tags_bulk_update",
+    "follow_relation_end",
     "note_create",
 ]

@@ -166,6 +166,54 @@ def customer_upsert(*, actor: Actor, data: Mapping[str, Any]) -> tuple[Customer,
     return customer, created
 
 
+ENDED_STATUSES = (RelationStatus.DELETED, RelationStatus.LOST)
+
+
+@transaction.atomic
+def follow_relation_end(
+    *,
+    actor: Actor,
+    customer: Customer | int | str,
+    employee: Employee | str,
+    status: str,
+    ended_at=None,
+) -> FollowRelation | None:
+    """跟进关系结束: the employee deleted the customer (`deleted`, WeCom del_external_contact) or the
+    customer deleted the employee (`lost`, del_follow_user). The relation stays as history with
+    `ended_at` set; enterprise tags, notes and chat stay with the customer.
+
+    `customer` may be the model, its id or its external_userid; `employee` the model or a userid;
+    `ended_at` defaults to now (WeCom passes the event's CreateTime).
+    Returns the relation, or None when there is none (nothing to end). Ending an ended relation
+    changes nothing; a transferred relation is the old employee's archive and is left alone.
+    """
+    _check_actor_can_write(actor)
+    if status not in ENDED_STATUSES:
+        raise ValidationFailed(
+            _("结束状态必须是 deleted 或 lost。"), details={"status": status}
+        )
+    if isinstance(employee, str):
+        employee = Employee.objects.filter(userid=employee).first()
+        if employee is None:
+            return None
+    if isinstance(customer, str):
+        lookup = {"customer__external_userid": customer}
+    else:
+        lookup = {"customer_id": customer.pk if isinstance(customer, Customer) else customer}
+    relation = (
+        FollowRelation.objects.select_for_update().filter(employee=employee, **lookup).first()
+    )
+    if relation is None:
+        return None
+    if relation.status != RelationStatus.ACTIVE:
+        return relation
+    relation.status = status
+    relation.ended_at = ended_at or timezone.now()
+    relation.save(update_fields=["status", "ended_at"])
+    Customer.objects.filter(pk=relation.customer_id).update(updated_at=timezone.now())
+    return relation
+
+
 NOTE_MAX_LENGTH = 5000
 
 
