@@ -13,7 +13,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -23,17 +24,20 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from org.actors import Actor
-from org.admin import register_employee_panel, register_employee_tool
+from org.admin import register_employee_column, register_employee_panel, register_employee_tool
 from org.models import Employee, EmployeeStatus
+from org.selectors import department_paths
 from tagportal.errors import DomainError
 
 from . import hooks, transfers
-from .models import FollowRelation, JobStatus, RelationStatus, Transfer, TransferItem, TransferOutcome
+from .hooks import unassigned_counts
+from .models import Customer, FollowRelation, JobStatus, RelationStatus, Transfer, TransferItem, TransferOutcome
 
 MODES = {"departed": _("离职继承"), "onjob": _("在职继承")}
 CUSTOMERS_LISTED = 1000
 """At most this many customers are listed for one-by-one assignment; the rest are shared evenly."""
 ITEMS_PER_PAGE = 200
+ASSIGNMENTS_PER_PAGE = 50
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -65,12 +69,14 @@ class TransferStartForm(forms.Form):
         field.queryset = Employee.objects.filter(
             status=EmployeeStatus.ACTIVE, is_active=True
         ).exclude(pk=from_employee.pk).prefetch_related("departments").order_by("userid")
-        field.label_from_instance = _inheritor_label
+        paths = department_paths()  # one query for every label
+        field.label_from_instance = lambda employee: _inheritor_label(employee, paths)
 
 
-def _inheritor_label(employee: Employee) -> str:
-    """"李四 (lisi) · 销售一部、华东区": the department tells two namesakes apart."""
-    departments = "、".join(d.name for d in employee.departments.all())
+def _inheritor_label(employee: Employee, paths: dict[int, str]) -> str:
+    """"李四 (lisi) · 总部 / 华北区 / 北京分公司 / 销售部": the department's whole path tells the five
+    销售部 apart, and the filter above the list matches any part of it."""
+    departments = "、".join(paths.get(d.pk, d.name) for d in employee.departments.all())
     return f"{employee} · {departments}" if departments else str(employee)
 
 
@@ -180,6 +186,7 @@ class TransferAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         urls = [
+            path("pending/", self.admin_site.admin_view(self.pending_view), name="customers_transfer_pending"),
             path("start/<id:employee_id>/<str:mode>/", self.admin_site.admin_view(self.start_view),
                  name="customers_transfer_start"),
             path("departed/<id:employee_id>/", self.admin_site.admin_view(self.departed_view),
@@ -188,6 +195,48 @@ class TransferAdmin(admin.ModelAdmin):
                  name="customers_transfer_onjob"),
         ]
         return urls + super().get_urls()
+
+    def pending_view(self, request):
+        """待分配离职成员: departed employees who still have customers to hand over, how many (and how
+        many WeCom lists as unassigned, when connected), each with 开始离职继承."""
+        if not self._allowed(request):
+            raise PermissionDenied
+        show_all = request.GET.get("all") == "1"
+        employees = list(transfers.departed_awaiting_transfer(_actor(request), include_done=show_all))
+        wecom = unassigned_counts()
+        if wecom:
+            # WeCom may still list departed employees whose customers the portal already handed over.
+            listed = {e.userid for e in employees}
+            missing = [u for u, n in wecom.items() if n and u not in listed]
+            if missing:
+                employees += list(transfers.departed_awaiting_transfer(_actor(request), include_done=True)
+                                  .filter(userid__in=missing))
+        paths = department_paths()
+        rows = []
+        for employee in employees:
+            rows.append({
+                "employee": employee,
+                "departments": [paths.get(d.pk, d.name) for d in employee.departments.all()],
+                "waiting": employee.waiting,
+                "wecom": (wecom or {}).get(employee.userid, 0) if wecom is not None else None,
+                "start_url": reverse("admin:customers_transfer_start", args=[employee.pk, "departed"]),
+                "running_url": (reverse("admin:customers_transfer_change", args=[employee.running_transfer_id])
+                                if employee.running_transfer_id else ""),
+                "last_url": (reverse("admin:customers_transfer_change", args=[employee.last_transfer_id])
+                             if employee.last_transfer_id else ""),
+            })
+        page = Paginator(rows, 100).get_page(request.GET.get("page"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("待分配离职成员"),
+            "page": page,
+            "show_all": show_all,
+            "wecom_connected": wecom is not None,
+            "total_waiting": sum(r["waiting"] for r in rows),
+            "employees_url": reverse("admin:org_employee_changelist") + "?status__exact=active",
+        }
+        return TemplateResponse(request, "admin/customers/transfer/pending.html", context)
 
     def departed_view(self, request, employee_id):
         return HttpResponseRedirect(reverse("admin:customers_transfer_start", args=[employee_id, "departed"]))
@@ -208,6 +257,9 @@ class TransferAdmin(admin.ModelAdmin):
         actor = _actor(request)
         active_customers = FollowRelation.objects.filter(employee=from_employee, status=RelationStatus.ACTIVE).count()
         step = request.POST.get("step", "") if request.method == "POST" else ""
+        assign_page = 1
+        if step.startswith("page:"):  # the preview's pager re-posts the form on another page of customers
+            assign_page, step = step.removeprefix("page:"), "preview"
         form = TransferStartForm(request.POST or None, from_employee=from_employee)
         context = {
             **self.admin_site.each_context(request),
@@ -265,6 +317,7 @@ class TransferAdmin(admin.ModelAdmin):
                 form.add_error(None, error["message"])
             return TemplateResponse(request, "admin/customers/transfer/start.html", context)
         context.update(plan=plan, choices=choices, listed_limit=CUSTOMERS_LISTED,
+                       assignments=_assignment_page(plan, from_employee, assign_page),
                        title=gettext("%(mode)s预览：%(name)s") % {"mode": MODES[mode], "name": from_employee})
         return TemplateResponse(request, "admin/customers/transfer/preview.html", context)
 
@@ -301,6 +354,25 @@ class TransferAdmin(admin.ModelAdmin):
             "progress_url": f"/api/v1/jobs/{transfer.job_id}/" if transfer.job_id else "",
         }
         return TemplateResponse(request, "admin/customers/transfer/detail.html", context)
+
+
+def _assignment_page(plan, from_employee: Employee, number) -> dict:
+    """One page of the preview's "which customer goes to whom": every customer of the plan, in
+    customer order, with the departed's remark, the inheritor and whether the two will merge."""
+    paginator = Paginator(sorted(plan.assignment), ASSIGNMENTS_PER_PAGE)
+    page = paginator.get_page(number)
+    ids = list(page.object_list)
+    customers = Customer.objects.in_bulk(ids)
+    remarks = dict(FollowRelation.objects.filter(employee=from_employee, customer_id__in=ids)
+                   .values_list("customer_id", "remark"))
+    inheritors = {i.employee.pk: i.employee for i in plan.inheritors}
+    merged = set(FollowRelation.objects.filter(
+        customer_id__in=ids, status=RelationStatus.ACTIVE, employee_id__in=list(inheritors),
+    ).values_list("customer_id", "employee_id"))
+    rows = [{"customer": customers.get(cid), "remark": remarks.get(cid, ""), "to": inheritors[plan.assignment[cid]],
+             "merged": (cid, plan.assignment[cid]) in merged} for cid in ids]
+    return {"page": page, "rows": rows,
+            "page_numbers": list(paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1))}
 
 
 def _job_url(transfer: Transfer) -> str:
@@ -360,3 +432,12 @@ def _may_transfer_on_job(request: HttpRequest, employee: Employee) -> bool:
 register_employee_tool(_("离职继承"), "admin:customers_transfer_departed", allowed=_may_transfer)
 register_employee_tool(_("在职继承"), "admin:customers_transfer_onjob", allowed=_may_transfer_on_job)
 register_employee_panel(_("客户继承记录"), _transfers_panel)
+
+
+def _with_customer_count(qs):
+    active = FollowRelation.objects.filter(employee=OuterRef("pk"), status=RelationStatus.ACTIVE)
+    return qs.annotate(tp_customers=Coalesce(
+        Subquery(active.order_by().values("employee").annotate(n=Count("pk")).values("n")), 0))
+
+
+register_employee_column("tp_customers", _("客户数"), _with_customer_count)

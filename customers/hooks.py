@@ -100,3 +100,30 @@ def register_sidebar_integration(integration):
 
 def sidebar_integrations() -> list:
     return list(_sidebar_integrations)
+
+
+# ---------------------------------------------------------------- 待分配离职成员 (WeCom's unassigned list)
+
+_unassigned_sources: list = []
+
+
+def register_unassigned_source(source):
+    """Register `source() -> {userid: number of customers} | None`: the customers a chat client still
+    lists as waiting for 离职继承 per departed employee (WeCom's `get_unassigned_list`), shown beside
+    the portal's own count on the 待分配离职成员 page. None means "not connected": no column."""
+    if source not in _unassigned_sources:
+        _unassigned_sources.append(source)
+    return source
+
+
+def unassigned_counts() -> dict[str, int] | None:
+    """The sources' counts added up, or None when no source answers."""
+    total: dict[str, int] | None = None
+    for source in _unassigned_sources:
+        counts = source()
+        if counts is None:
+            continue
+        total = total or {}
+        for userid, n in counts.items():
+            total[userid] = total.get(userid, 0) + n
+    return total

@@ -36,8 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -109,6 +109,29 @@ def visible_transfers(actor: Actor) -> QuerySet[Transfer]:
     return TransferQuerySet(Transfer).restrict(actor).select_related(
         "from_employee", "job", "created_by_employee", "created_by_client"
     ).prefetch_related("to_employees")
+
+
+def departed_awaiting_transfer(actor: Actor, *, include_done: bool = False) -> QuerySet[Employee]:
+    """待分配离职成员: departed employees annotated with `waiting` (customers they still follow
+    actively, i.e. not handed over yet), `last_transfer_id` and `running_transfer_id`; those with
+    nothing waiting only with `include_done`. Empty for callers who may not transfer. One query."""
+    if not transfer_allowed(actor):
+        return Employee.objects.none()
+    active = FollowRelation.objects.filter(employee=OuterRef("pk"), status=RelationStatus.ACTIVE)
+    waiting = active.order_by().values("employee").annotate(n=Count("pk")).values("n")
+    transfers_of = Transfer.objects.filter(from_employee=OuterRef("pk")).order_by("-created_at", "-pk")
+    running = transfers_of.filter(finished_at__isnull=True).exclude(job__status__in=FINISHED_JOB_STATUSES)
+    qs = (
+        Employee.objects.filter(status=EmployeeStatus.DEPARTED)
+        .annotate(
+            waiting=Coalesce(Subquery(waiting), 0),
+            last_transfer_id=Subquery(transfers_of.values("pk")[:1]),
+            running_transfer_id=Subquery(running.values("pk")[:1]),
+        )
+        .prefetch_related("departments")
+        .order_by("-waiting", "-departed_at", "userid")
+    )
+    return qs if include_done else qs.filter(waiting__gt=0)
 
 
 def portrait_archived(*, customer_ref: str = "customer_id", author_ref: str = "author_id") -> Exists:

@@ -9,6 +9,8 @@ Extension points for later apps (org never imports them):
   `render(request, employee)` returns safe HTML.
 - `register_employee_tool(label, url_name, allowed=None)`: a button on the employee page, linking to
   `reverse(url_name, args=[employee.pk])`; shown only when `allowed(request, employee)` is true (if given).
+- `register_employee_column(name, title, annotate)`: a column of the employee list;
+  `annotate(queryset)` adds the value as the annotation `name` (one query for the whole page).
 """
 
 from __future__ import annotations
@@ -55,8 +57,23 @@ class EmployeeTool:
     allowed: Callable[[HttpRequest, Employee], bool] | None = None
 
 
+@dataclass(frozen=True)
+class EmployeeColumn:
+    name: str
+    title: str
+    annotate: Callable
+
+
 _employee_panels: list[EmployeePanel] = []
 _employee_tools: list[EmployeeTool] = []
+_employee_columns: list[EmployeeColumn] = []
+
+
+def register_employee_column(name: str, title: str, annotate: Callable) -> None:
+    """Add a column to the employee list: `annotate(queryset)` returns the queryset with the annotation
+    `name` (a subquery or count, so the list costs no query per row); the column shows its value."""
+    if not any(c.name == name for c in _employee_columns):
+        _employee_columns.append(EmployeeColumn(name, title, annotate))
 
 
 def register_employee_panel(title: str, render: Callable[[HttpRequest, Employee], str]) -> None:
@@ -305,7 +322,20 @@ class EmployeeAdmin(admin.ModelAdmin):
         return ("date_joined", "last_login", "departed_at") if obj is not None else ()
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("departments__parent", "groups")
+        qs = super().get_queryset(request).prefetch_related("departments__parent", "groups")
+        for column in _employee_columns:
+            qs = column.annotate(qs)
+        return qs
+
+    def get_list_display(self, request):
+        columns = []
+        for column in _employee_columns:
+            def show(obj, name=column.name):
+                return getattr(obj, name, None)
+
+            show.__name__ = column.name  # the cell's CSS class: field-<name>
+            columns.append(admin.display(description=column.title, ordering=column.name)(show))
+        return (*self.list_display[:-1], *columns, self.list_display[-1])
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change=change, **kwargs)

@@ -55,7 +55,8 @@ SECTIONS = (
         ("enterprise_admin", "hr"),
         (
             PortalLink(_("成员"), "admin:org_employee_changelist", _("角色、所属部门、在职状态")),
-            PortalLink(_("离职继承"), "admin:customers_transfer_changelist", _("把离职成员的客户交接给继承人")),
+            PortalLink(_("离职继承"), "admin:customers_transfer_pending", _("待分配离职成员：把客户交接给继承人"),
+                       permission=""),
             PortalLink(_("部门"), "admin:org_department_changelist", _("组织架构树")),
         ),
     ),
