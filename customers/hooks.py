@@ -127,3 +127,26 @@ def unassigned_counts() -> dict[str, int] | None:
         for userid, n in counts.items():
             total[userid] = total.get(userid, 0) + n
     return total
+
+
+# ---------------------------------------------------------------- messages ingested
+
+MessagesAddedHandler = Callable[..., None]
+
+_messages_added_handlers: list[MessagesAddedHandler] = []
+
+
+def register_messages_added_handler(handler: MessagesAddedHandler) -> MessagesAddedHandler:
+    """Register `handler(*, message_ids)`, called by `messages_ingest` inside its transaction with the
+    ids of the *new* text messages (duplicates and non-text messages left out); keyword rules queue
+    them for matching this way."""
+    if handler not in _messages_added_handlers:
+        _messages_added_handlers.append(handler)
+    return handler
+
+
+def run_messages_added_handlers(*, message_ids: list[int]) -> None:
+    if not message_ids:
+        return
+    for handler in _messages_added_handlers:
+        handler(message_ids=message_ids)

@@ -50,6 +50,9 @@ How a new job kind plugs in (TRANSFER does this)
            def finish(self, job):      # optional; in the transaction that marks it succeeded
                ...
 
+           def result(self, job):      # optional; what the API shows as the job's `result`
+               ...
+
 3. Start it with `job_create(kind=JobKind.TRANSFER, actor=actor, params={...}, total=n)`,
    inside the caller's transaction: it runs only once that commits. `job_actor(job)` gives
    back the `Actor` for the services the handler calls. Raise `JobFailed("why")` from a chunk to
@@ -135,6 +138,10 @@ class JobHandler:
     def finish(self, job: Job) -> None:
         return None
 
+    def result(self, job: Job) -> dict | None:
+        """What the finished job found, for the API's `result` (e.g. a back-test's figures); None: nothing."""
+        return None
+
 
 _HANDLERS: dict[str, type[JobHandler]] = {}
 
@@ -205,6 +212,14 @@ def jobs_visible(actor: Actor) -> QuerySet[Job]:
     if employee.has_role(Role.HR):
         own |= Q(kind=JobKind.TRANSFER)
     return qs.filter(own)
+
+
+def job_result(job: Job) -> dict | None:
+    """The handler's `result(job)` (None for kinds without one)."""
+    try:
+        return handler_for(job.kind)().result(job)
+    except JobFailed:
+        return None
 
 
 def job_is_undoable(job: Job) -> bool:

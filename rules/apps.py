@@ -1,3 +1,4 @@
+"""智能标签 keyword rules: message ingestion, the Aho-Corasick matcher, hits, test mode, back-tests, undo."""
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -7,5 +8,11 @@ class RulesConfig(AppConfig):
     verbose_name = _("智能标签")
 
     def ready(self) -> None:
-        # Handlers this app registers in the hooks of the apps below it go here.
-        pass
+        from customers.hooks import register_messages_added_handler
+        from tagportal.demo import register_demo_part
+
+        from . import demo, jobs, tasks  # noqa: F401 - job handlers and the worker signal register on import
+        from .matching import messages_queue
+
+        register_messages_added_handler(messages_queue)
+        register_demo_part(demo.seed, order=60)

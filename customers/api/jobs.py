@@ -27,6 +27,7 @@ from ..jobs import (
     job_cancel,
     job_is_undoable,
     job_progress,
+    job_result,
     job_undo,
     jobs_visible,
 )
@@ -53,6 +54,7 @@ class JobSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
     undoable = serializers.SerializerMethodField()
     undone_by = serializers.SerializerMethodField()
+    result = serializers.SerializerMethodField()
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
 
@@ -61,7 +63,7 @@ class JobSerializer(serializers.ModelSerializer):
         fields = [
             "id", "kind", "kind_display", "status", "status_display", "total", "done", "failed_items",
             "failed_count", "errors", "counts", "params", "actor", "employee", "cancel_requested", "undo_of",
-            "undone_by", "undoable", "progress", "created_at", "started_at", "heartbeat_at", "finished_at",
+            "undone_by", "undoable", "progress", "result", "created_at", "started_at", "heartbeat_at", "finished_at",
         ]
         read_only_fields = fields
 
@@ -86,6 +88,9 @@ class JobSerializer(serializers.ModelSerializer):
         return job_is_undoable(job) and not any(
             u.status not in (JobStatus.FAILED, JobStatus.CANCELLED) for u in job.undone_by.all()
         )
+
+    def get_result(self, job: Job) -> dict | None:
+        return job_result(job)
 
     def get_undone_by(self, job: Job) -> list[int]:
         return [u.pk for u in job.undone_by.all()]

@@ -1,8 +1,9 @@
 """Writes on customers, by concern: `tagging` (the one tagging service), `followers` (upserts from
-CRMs and WeCom, notes). Import the public names from here."""
+CRMs and WeCom, notes), `messages` (chat history ingestion). Import the public names from here."""
 
 from ..models import CustomerType, Gender
 from .followers import customer_upsert, follow_relation_end, note_create
+from .messages import MAX_MESSAGES, IngestResult, messages_ingest
 from .tagging import (
     BulkResult,
     TagChange,
@@ -10,6 +11,7 @@ from .tagging import (
     can_change_locked,
     customer_tags_replace,
     customer_tags_update,
+    customers_tags_add_by_actors,
     customers_tags_bulk_apply,
     customers_tags_bulk_update,
 )
@@ -18,14 +20,18 @@ __all__ = [
     "BulkResult",
     "CustomerType",
     "Gender",
+    "IngestResult",
+    "MAX_MESSAGES",
     "TagChange",
     "TagOperation",
     "can_change_locked",
     "customer_tags_replace",
     "customer_tags_update",
     "customer_upsert",
+    "customers_tags_add_by_actors",
     "customers_tags_bulk_apply",
     "customers_tags_bulk_update",
     "follow_relation_end",
+    "messages_ingest",
     "note_create",
 ]

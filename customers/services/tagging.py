@@ -435,10 +435,14 @@ def _apply(
     removes: Mapping[int, set[int]],
     source: str,
     job: Job | None,
+    lock: bool = True,
+    touch: bool = True,
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Write validated changes: {tag_id: customer ids} to add and to remove. Returns (added, removed) pairs."""
+    """Write validated changes: {tag_id: customer ids} to add and to remove. Returns (added, removed) pairs.
+    `lock=False` / `touch=False`: the caller took the customers' locks / touches them itself."""
     now = timezone.now()
-    _lock_customers({c for ids in adds.values() for c in ids} | {c for ids in removes.values() for c in ids})
+    if lock:
+        _lock_customers({c for ids in adds.values() for c in ids} | {c for ids in removes.values() for c in ids})
     # PostgreSQL: each statement audits its own changes (removals first, then additions).
     audit = _SqlAudit(actor=actor, source=source, job=job, now=now) if connection.vendor == "postgresql" else None
     removed = _delete_siblings(adds, taxonomy, audit)
@@ -450,7 +454,8 @@ def _apply(
         names = taxonomy.names({t for _c, t in added} | {t for _c, t in removed})
         _audit(removed, TagAction.REMOVE, actor=actor, source=source, job=job, now=now, names=names)
         _audit(added, TagAction.ADD, actor=actor, source=source, job=job, now=now, names=names)
-    _touch([c for c, _t in added] + [c for c, _t in removed], now)
+    if touch:
+        _touch([c for c, _t in added] + [c for c, _t in removed], now)
     return added, removed
 
 
@@ -786,3 +791,57 @@ def customers_tags_bulk_apply(
     requested = len(reachable) * (len(add_ids) + len(remove_ids))
     unchanged = requested - len(added) - explicit_removed
     return BulkResult(added=len(added), removed=len(removed), unchanged=unchanged), missing
+
+
+@transaction.atomic
+def customers_tags_add_by_actors(
+    *, changes: Sequence[tuple[Actor, Sequence[int], Iterable[int]]], source: str, job: Job | None = None
+) -> list[list[tuple[int, int]]]:
+    """Automation adding tags for several actors at once (keyword rules: one actor per rule, naming it
+    in the audit): each change is `(actor, customer_ids, tag ids to add)`, checked as
+    `customers_tags_bulk_apply` checks one (scope, locked groups, single-choice, HR; ValidationFailed
+    or NotAllowed naming the change's `index`, nothing written). Customers out of an actor's reach are
+    left alone. The customers are locked once, in id order; each change is then one audited statement
+    (plus its single-choice siblings' removal). Returns, per change, the (customer_id, tag_id) pairs
+    it added (tags already there are not)."""
+    _check_source(source)
+    parsed = []
+    all_tags: set[int] = set()
+    for actor, customer_ids, add in changes:
+        _check_actor_can_write(actor)
+        _check_may_change_customers(actor, source)
+        add_ids = set(_as_ids(add, "add"))
+        all_tags |= add_ids
+        parsed.append((actor, customer_ids, add_ids))
+    taxonomy = _Taxonomy(all_tags)
+    visible: dict[Any, set[int]] = {}
+    reachable: dict[Any, set[int]] = {}
+    work = []
+    for index, (actor, customer_ids, add_ids) in enumerate(parsed):
+        key = actor.employee.pk if actor.employee else None
+        if key not in visible:
+            visible[key] = _visible_tag_ids(actor, all_tags)
+        errors = _item_errors(actor, add_ids, set(), taxonomy, visible[key], source)
+        if errors:
+            raise ValidationFailed(errors[0]["message"], details={"index": index, "errors": errors},
+                                   code=errors[0]["code"])
+        if key not in reachable:
+            every = {c for _a, ids, _t in parsed for c in ids}
+            reachable[key] = _reachable_ids(actor, every)
+        ids = [c for c in customer_ids if c in reachable[key]]
+        work.append((actor, ids, add_ids))
+    _lock_customers({c for _a, ids, _t in work for c in ids})
+    now = timezone.now()
+    results: list[list[tuple[int, int]]] = []
+    touched: set[int] = set()
+    for actor, ids, add_ids in work:
+        if not ids or not add_ids:
+            results.append([])
+            continue
+        added, removed = _apply(actor=actor, taxonomy=taxonomy, adds=dict.fromkeys(add_ids, set(ids)), removes={},
+                                source=source, job=job, lock=False, touch=False)
+        touched.update(c for c, _t in added)
+        touched.update(c for c, _t in removed)
+        results.append(added)
+    _touch(touched, now)
+    return results
