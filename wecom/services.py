@@ -167,9 +167,11 @@ def _process(event: WeComEvent) -> None:
 
 
 def wecom_events_process(*, limit: int = 500) -> int:
-    """Process eligible events one by one (each in its own transaction), at most `limit`."""
+    """Process eligible events one by one (each in its own transaction), at most `limit`. An event
+    that fails during this run waits for its backoff, even a zero one: no tight retry loop."""
+    started = timezone.now()
     count = 0
-    while count < limit and wecom_event_process_next() is not None:
+    while count < limit and wecom_event_process_next(now=started) is not None:
         count += 1
     return count
 
