@@ -22,6 +22,9 @@ class Actor:
     employee: Employee | None = None
     api_client: ApiClient | None = None
     label: str = ""
+    # The audit source automation's tag changes carry when a service has no `source` argument
+    # (e.g. taxonomy deletes by the WeCom connection: "wecom"); empty means "manual"/"api".
+    source: str = ""
 
     @property
     def is_enterprise(self) -> bool:

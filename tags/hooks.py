@@ -112,7 +112,10 @@ def _customers_models():
 
 
 def _audit_source(actor: Actor) -> str:
-    # TagSource values of customers: an API client's change is "api", a person's "manual".
+    # TagSource values of customers: an API client's change is "api", a person's "manual";
+    # automation may name its own (the WeCom connection: "wecom").
+    if actor.source:
+        return actor.source
     return "api" if actor.api_client is not None else "manual"
 
 

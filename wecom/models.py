@@ -64,3 +64,11 @@ class WeComEvent(models.Model):
     @property
     def given_up(self) -> bool:
         return self.status == EventStatus.FAILED and self.next_attempt_at is None
+
+
+from .sync_models import (  # noqa: E402,F401 - the outbound sync's models (sync_models.py)
+    OutboxCursor,
+    OutboxItem,
+    TaxonomyPush,
+    WeComTransferItem,
+)

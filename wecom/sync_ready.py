@@ -1,0 +1,14 @@
+"""What the outbound sync registers in the hooks of the apps below (called from `WecomConfig.ready`)."""
+
+from __future__ import annotations
+
+
+def connect() -> None:
+    from customers.hooks import register_transfer_column, register_transfer_started_handler
+    from tags.hooks import register_taxonomy_changed_handler
+
+    from . import pull, sync_tasks, taxonomy, transfers  # noqa: F401 - tasks and the pull's job handler register on import
+
+    register_taxonomy_changed_handler(taxonomy.on_taxonomy_changed)
+    register_transfer_started_handler(transfers.on_transfer_started)
+    register_transfer_column(transfers.transfer_column)

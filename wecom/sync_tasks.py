@@ -1,0 +1,64 @@
+"""Celery tasks of the outbound sync: thin, a service call each.
+
+- `wecom.push_outbox`: corp-tag pushes, then the tag outbox (collect + push) until nothing is due
+  or `PUSH_SECONDS` have passed; queued on commit by taxonomy changes and run by celery beat.
+- `wecom.poll_transfers`: WeCom's `transfer_result` for transfers not yet ended (celery beat).
+- `wecom.send_transfer`: hand a portal transfer's customers over in WeCom (queued on commit).
+"""
+
+from __future__ import annotations
+
+import time
+
+from celery import shared_task
+
+from . import conf
+
+PUSH_SECONDS = 30
+
+
+@shared_task(name="wecom.push_outbox", ignore_result=True, bind=True)
+def push_outbox(self) -> dict:
+    if not conf.api_configured():
+        return {}
+    from customers.jobs import WORKER_BOOT
+
+    from . import outbox, taxonomy
+
+    node = "" if self.request.is_eager else (self.request.hostname or "")
+    api = taxonomy.client()
+    totals = {"taxonomy": 0, "events": 0, "calls": 0, "done": 0, "failed": 0}
+    deadline = time.monotonic() + PUSH_SECONDS
+    try:
+        totals["taxonomy"] = taxonomy.taxonomy_push_pending(api=api).done
+        while time.monotonic() < deadline:
+            collected = outbox.outbox_collect()
+            pushed = outbox.outbox_push(api=api, node=node, boot=WORKER_BOOT)
+            totals["events"] += collected.events
+            totals["calls"] += pushed.calls
+            totals["done"] += pushed.done
+            totals["failed"] += pushed.failed + pushed.retried
+            if not collected.events and not pushed.claimed:
+                break
+        outbox.outbox_prune()
+    finally:
+        api.close()
+    return totals
+
+
+@shared_task(name="wecom.poll_transfers", ignore_result=True)
+def poll_transfers() -> int:
+    if not conf.api_configured():
+        return 0
+    from .transfers import wecom_transfers_poll
+
+    return wecom_transfers_poll()
+
+
+@shared_task(name="wecom.send_transfer", ignore_result=True, acks_late=True)
+def send_transfer(transfer_id: int) -> int:
+    if not conf.api_configured():
+        return 0
+    from .transfers import wecom_transfer_send
+
+    return wecom_transfer_send(transfer_id=transfer_id)
