@@ -14,3 +14,7 @@ class WecomConfig(AppConfig):
         from .handlers import autodiscover
 
         autodiscover()
+        # The outbound sync's hook handlers, tasks and job handler (wecom/sync_ready.py).
+        from .sync_ready import connect
+
+        connect()

@@ -43,7 +43,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from customers.models import FollowRelation, RelationStatus, TagEvent, TagSource, Tagging
+from customers.models import FollowRelation, RelationStatus, TagEvent, Tagging, TagSource
 from tags.models import Tag
 
 from .sync_models import OutboxCursor, OutboxItem, OutboxStatus

@@ -22,10 +22,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from tagportal.errors import DomainError
 from tags import services as tag_services
 from tags.models import Tag, TagGroup
 from tags.selectors import normalise_for_compare as name_key
-from tagportal.errors import DomainError
 
 from . import conf
 from .mapping import WECOM_ACTOR, is_wecom, portal_name_from_wecom, portal_order, wecom_group_name, wecom_order

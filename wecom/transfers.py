@@ -123,7 +123,8 @@ def wecom_transfers_poll(*, api=None) -> int:
     api = api or _client()
     open_items = WeComTransferItem.objects.filter(errcode=0).exclude(status__in=FINAL_TRANSFER_STATUSES)
     # Unsent items of a transfer whose send task was lost: send them first.
-    for transfer_id in set(WeComTransferItem.objects.filter(sent_at__isnull=True).values_list("transfer_id", flat=True)):
+    unsent = WeComTransferItem.objects.filter(sent_at__isnull=True).values_list("transfer_id", flat=True)
+    for transfer_id in set(unsent):
         wecom_transfer_send(transfer_id=transfer_id, api=api)
     pairs = set(open_items.values_list("handover_userid", "takeover_userid", "resigned"))
     updated = 0
