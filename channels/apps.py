@@ -1,3 +1,4 @@
+"""渠道活码 channel codes: the codes, the trigger on new follow relations, rotation and limits, stats, QR images."""
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -7,5 +8,11 @@ class ChannelsConfig(AppConfig):
     verbose_name = _("渠道活码")
 
     def ready(self) -> None:
-        # Handlers this app registers in the hooks of the apps below it go here.
-        pass
+        from customers.hooks import register_relation_added_handler
+        from tagportal.demo import register_demo_part
+
+        from . import demo, services
+
+        # The trigger, in one place: every new or returning follow relation, inside customer_upsert's transaction.
+        register_relation_added_handler(services.handle_relation_added)
+        register_demo_part(demo.seed, order=40)

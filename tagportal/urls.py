@@ -24,6 +24,7 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("wecom/", include("wecom.urls")),
     path("m/", include("customers.sidebar")),  # the mobile sidebar portrait (daily)
+    path("c/", include("channels.urls")),  # channel codes' public landing pages
     path("", admin.site.urls),
 ]
 urlpatterns += static(settings.STATIC_URL)
