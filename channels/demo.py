@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer, FollowRelation, RelationStatus
-from customers.services import customer_upsert
+from customers.services import customer_upsert, follow_relation_end
 from org.actors import Actor
 from org.models import Department, Employee, EmployeeStatus
 from tags.models import Tag
@@ -134,9 +134,8 @@ def _recent(code: ChannelCode, spec: dict, rng: random.Random, now: dt.datetime)
             if rng.random() < LOST_SHARE:
                 ended = min(now, at + dt.timedelta(days=rng.randint(0, 6), hours=rng.randint(1, 20)))
                 status = RelationStatus.LOST if rng.random() < 0.7 else RelationStatus.DELETED
-                # Demo history only: in real life WeCom's del_follow_user / del_external_contact events end it.
-                FollowRelation.objects.filter(customer=customer, employee=employee).update(
-                    status=status, ended_at=ended)
+                # As WeCom's del_follow_user / del_external_contact events do.
+                follow_relation_end(actor=actor, customer=customer, employee=employee, status=status, ended_at=ended)
                 lost += 1
     return added, lost
 

@@ -8,7 +8,8 @@ import pytest
 from channels.models import ChannelAdd
 from channels.selectors import code_stats, parse_range
 from customers.models import FollowRelation, RelationStatus, TagEvent, Tagging
-from tests.channels.conftest import add_through, make_code
+from customers.services import follow_relation_end
+from tests.channels.conftest import ENTERPRISE, add_through, make_code
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +89,8 @@ def test_an_ended_relation_that_comes_back_is_a_new_add_and_its_loss_counts(worl
     w = world
     code = make_code(state="live", employees=[w.staff], tags=[w.vip])
     customer = add_through("live", w.staff, "wmBACK")
-    relation = FollowRelation.objects.get(customer=customer, employee=w.staff)
     # WeCom: the customer deleted the employee (del_follow_user)
-    FollowRelation.objects.filter(pk=relation.pk).update(status=RelationStatus.LOST, ended_at=relation.added_at)
+    follow_relation_end(actor=ENTERPRISE, customer=customer, employee=w.staff, status=RelationStatus.LOST)
     start, end = parse_range({})
     assert code_stats(code, start=start, end=end).totals == {"added": 1, "lost": 1, "still_followed": 0}
     Tagging.objects.filter(customer=customer).delete()
