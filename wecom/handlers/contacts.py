@@ -4,7 +4,9 @@
   `externalcontact/get`, upsert the customer and the event's follow relation (remark,
   description, createtime, add_way, State) through `customer_upsert`, so a channel code's
   tags follow through the relation-added hook; enterprise tags WeCom reports on the follow
-  relations are applied with source `wecom` (never echoed back).
+  relations are applied with source `wecom` (never echoed back). After an add with a
+  WelcomeCode through an enabled channel code with a welcome message, that message is sent
+  (`send_welcome_msg`), at most once (`wecom/welcome.py`).
 - del_external_contact (the employee deleted the customer): relation `deleted`, kept as history.
 - del_follow_user (the customer deleted the employee): relation `lost`, kept as history.
 """
@@ -20,6 +22,7 @@ from org.actors import Actor
 from org.models import Employee
 from tags.models import Tag
 
+from .. import welcome
 from ..client import WeComClient, WeComError
 from ..events import event_handler
 from ..models import WeComEvent
@@ -68,12 +71,12 @@ def _str(value, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _customer_data(contact: dict, follower: dict, employee: Employee) -> dict:
+def _customer_data(contact: dict, follower: dict, employee: Employee, state: str) -> dict:
     relation = {
         "employee": employee.userid,
         "remark": _str(follower.get("remark"), 128),
         "description": _str(follower.get("description"), 5000),
-        "state": _str(follower.get("state"), 30),
+        "state": state,
     }
     added_at = _iso(follower.get("createtime"))
     if added_at:
@@ -162,9 +165,14 @@ def contact_added_or_edited(event: WeComEvent) -> None:
     if employee.is_departed:  # 离职: their customers wait for 离职继承; WeCom's late news changes nothing
         logger.info("WeCom %s for departed employee %s ignored", event.change_type, employee.userid)
         return
-    customer, _created = customer_upsert(actor=WECOM_ACTOR, data=_customer_data(data["external_contact"], follower,
-                                                                                employee))
+    state = _str(follower.get("state"), 30) or _str(event.payload.get("State"), 30)
+    customer, _created = customer_upsert(
+        actor=WECOM_ACTOR, data=_customer_data(data["external_contact"], follower, employee, state)
+    )
     sync_customer_tags(customer, followers)
+    welcome_code = event.payload.get("WelcomeCode")
+    if event.change_type in ADD_TYPES and isinstance(welcome_code, str) and welcome_code:
+        welcome.send_after_commit(event=event, state=state, welcome_code=welcome_code)
 
 
 @event_handler(EVENT, "del_external_contact", "del_follow_user")
