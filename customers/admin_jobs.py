@@ -34,6 +34,7 @@ from .jobs import (
     job_is_stale,
     job_is_undoable,
     job_progress,
+    job_result_link,
     job_undo,
     jobs_requeue_stale,
     jobs_visible,
@@ -70,6 +71,10 @@ RESULT_LABELS = {
     JobKind.BULK_TAGGING: {"added": gettext_lazy("新增"), "removed": gettext_lazy("移除"),
                            "unchanged": gettext_lazy("无需修改")},
     JobKind.UNDO: {"removed": gettext_lazy("移除"), "restored": gettext_lazy("恢复"), "kept": gettext_lazy("保留")},
+    JobKind.RULE_UNDO: {"removed": gettext_lazy("移除"), "kept": gettext_lazy("保留")},
+    JobKind.RULE_BACKTEST: {"customers": gettext_lazy("命中客户"), "messages": gettext_lazy("命中消息"),
+                            "excluded_messages": gettext_lazy("排除消息"),
+                            "excluded_customers": gettext_lazy("排除客户"), "already": gettext_lazy("已有标签")},
 }
 
 
@@ -399,6 +404,8 @@ class JobAdmin(admin.ModelAdmin):
             "api_url": reverse("job-detail", args=[job.pk]),
             "customer_url": reverse("admin:customers_customer_changelist"),
             "poll_ms": 500,
+            "result_link": job_result_link(job) if job.status in FINISHED else None,
+            "result_counts": [(RESULT_LABELS.get(job.kind, {}).get(k, k), v) for k, v in (job.counts or {}).items()],
         }
         context.update(extra_context or {})
         request.current_app = self.admin_site.name

@@ -142,6 +142,10 @@ class JobHandler:
         """What the finished job found, for the API's `result` (e.g. a back-test's figures); None: nothing."""
         return None
 
+    def result_link(self, job: Job) -> tuple[str, str] | None:
+        """(label, URL) of a page showing the finished job's result, linked from the job page; None: none."""
+        return None
+
 
 _HANDLERS: dict[str, type[JobHandler]] = {}
 
@@ -218,6 +222,13 @@ def job_result(job: Job) -> dict | None:
     """The handler's `result(job)` (None for kinds without one)."""
     try:
         return handler_for(job.kind)().result(job)
+    except JobFailed:
+        return None
+
+
+def job_result_link(job: Job) -> tuple[str, str] | None:
+    try:
+        return handler_for(job.kind)().result_link(job)
     except JobFailed:
         return None
 

@@ -82,6 +82,11 @@ class BacktestJob(JobHandler):
         counts = _replay(matcher, spec, rows, backtest)
         return Chunk(done=len(rows), cursor=last, counts=counts)
 
+    def result_link(self, job: Job) -> tuple[str, str] | None:
+        from django.urls import reverse
+
+        return _("查看回测结果"), reverse("admin:rules_keywordrule_backtest_result", args=[job.pk])
+
     def result(self, job: Job) -> dict | None:
         backtest = Backtest.objects.filter(job=job).first()
         if backtest is None:

@@ -46,6 +46,8 @@ SECTIONS = (
             PortalLink(_("企业标签"), "admin:tags_tag_changelist", _("查找、改名、合并标签")),
             PortalLink(_("客户"), "admin:customers_customer_changelist", _("按标签筛选客户、批量打标签")),
             PortalLink(_("批量任务"), "admin:customers_job_changelist", _("进度、结果与撤销")),
+            PortalLink(_("智能标签"), "admin:rules_keywordrule_changelist", _("客户说到关键词时自动打标签"),
+                       permission=""),
         ),
     ),
     PortalSection(
