@@ -62,6 +62,17 @@ def _reach_employee_ids(employee: Employee) -> list[int]:
     return ids
 
 
+def visible_follower_ids(employee: Employee | None) -> list[int] | None:
+    """Whose active follow relations make a customer visible to `employee` (the same rule as
+    `visible_customers`): None = every customer is visible, [] = none is. Aggregates keyed by the
+    followers (数据看板) select by these ids."""
+    if sees_all_customers(employee):
+        return None
+    if employee.is_departed or not employee.is_active:
+        return []
+    return list(_reach_employee_ids(employee))
+
+
 def _visibility_condition(employee: Employee | None, ref: str):
     """The visibility rule as one condition on the customer id found at `ref` (None: no restriction;
     False: nothing visible)."""

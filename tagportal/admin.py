@@ -48,6 +48,8 @@ SECTIONS = (
             PortalLink(_("批量任务"), "admin:customers_job_changelist", _("进度、结果与撤销")),
             PortalLink(_("智能标签"), "admin:rules_keywordrule_changelist", _("客户说到关键词时自动打标签"),
                        permission=""),
+            PortalLink(_("数据看板"), "admin:insights_snapshot_changelist", _("标签覆盖率、未打标签的客户、使用情况"),
+                       permission=""),
         ),
     ),
     PortalSection(
@@ -60,6 +62,8 @@ SECTIONS = (
             PortalLink(_("离职继承"), "admin:customers_transfer_pending", _("待分配离职成员：把客户交接给继承人"),
                        permission=""),
             PortalLink(_("部门"), "admin:org_department_changelist", _("组织架构树")),
+            PortalLink(_("数据看板"), "admin:insights_snapshot_changelist", _("新增与流失客户、跟进情况"),
+                       permission=""),
         ),
     ),
     PortalSection(
@@ -71,6 +75,8 @@ SECTIONS = (
             PortalLink(_("客户"), "admin:customers_customer_changelist", _("所管部门成员跟进的客户")),
             PortalLink(_("批量任务"), "admin:customers_job_changelist", _("批量打标签的进度")),
             PortalLink(_("成员"), "admin:org_employee_changelist", _("团队成员")),
+            PortalLink(_("数据看板"), "admin:insights_snapshot_changelist", _("团队的新增与流失、标签与跟进"),
+                       permission=""),
         ),
     ),
     PortalSection(
@@ -78,7 +84,11 @@ SECTIONS = (
         _("我的工作"),
         _("我跟进的客户：画像、标签与备注。"),
         ("staff",),
-        (PortalLink(_("我的客户"), "admin:customers_customer_changelist", _("给客户打标签、写备注")),),
+        (
+            PortalLink(_("我的客户"), "admin:customers_customer_changelist", _("给客户打标签、写备注")),
+            PortalLink(_("数据看板"), "admin:insights_snapshot_changelist", _("我的客户：新增、标签与跟进"),
+                       permission=""),
+        ),
     ),
     PortalSection(
         "enterprise_admin",

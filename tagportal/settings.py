@@ -137,6 +137,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# 数据看板 (insights/): its aggregates are rebuilt by Celery beat every INSIGHTS_REFRESH_MINUTES.
+INSIGHTS_REFRESH_MINUTES = env.int("INSIGHTS_REFRESH_MINUTES", default=15)
+CELERY_BEAT_SCHEDULE["insights.refresh_aggregates"] = {
+    "task": "insights.refresh_aggregates",
+    "schedule": INSIGHTS_REFRESH_MINUTES * 60.0,
+}
 
 # WeCom (企业微信) connection (wecom/). All empty: the portal runs standalone, as without WeCom.
 # WECOM_SECRET is the 客户联系 secret; WECOM_TOKEN and WECOM_AES_KEY are the callback's Token and
