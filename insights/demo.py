@@ -1,9 +1,9 @@
 """The 数据看板's part of `seed_demo`: recent motion so every chart shows something believable.
 
 The customers demo spreads its customers over two years; a dashboard looks at the last weeks. This
-part adds, once (idempotent by its own external_userids and msgids):
-- customers added over the last 60 days (through `customer_upsert`, with their add time and a
-  channel `state`), some of them tagged;
+part adds, once (its first chat message marks it done), without adding customers:
+- customers who added an employee over the last 60 days (through `customer_upsert`, with the add
+  time and a channel `state`), half of them tagged by the channel code (`customer_tags_update`);
 - relations ended over the last 90 days (through `follow_relation_end`: lost / deleted), mostly of
   customers who keep another follower, so managers still see them;
 - an audit history spread over the last 60 days from every source (manual, bulk, api, channel,
@@ -29,7 +29,6 @@ from tags.services import tag_create, tag_group_create
 
 from .services import aggregates_refresh
 
-PREFIX = "wminsight"
 DEMO_ACTOR = Actor(label="seed_demo:insights")
 STATES = ["", "", "spring2026", "expo_bj", "wechat_ad", "store_qr"]
 SOURCE_WEIGHTS = [
@@ -59,27 +58,33 @@ def _front_staff() -> list[Employee]:
     )
 
 
-def _new_customers(rng, now, staff, stdout) -> int:
-    if Customer.objects.filter(external_userid__startswith=PREFIX).exists() or not staff:
+def _new_relations(rng, now, staff, stdout) -> int:
+    """Customers who added one of our employees over the last 60 days (a new follow relation through
+    `customer_upsert`, with its add time and channel `state`); about half of them got a channel
+    code's preset tags then. Existing customers are used: `--customers N` stays N."""
+    if not staff:
         return 0
     tags = list(Tag.objects.filter(group__single_choice=False, group__locked=False).values_list("pk", flat=True))
+    top = Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    picked = Customer.objects.filter(pk__in=rng.sample(range(1, top + 1), k=min(top, 160)))
     n = 0
-    for i in range(120):
+    for customer in picked.prefetch_related("follow_relations")[:120]:
+        following = {r.employee_id for r in customer.follow_relations.all()}
+        choices = [e for e in staff if e.pk not in following]
+        if not choices:
+            continue
         added = _at(now, rng, 60)
-        followers = [{"employee": rng.choice(staff).userid, "added_at": added.isoformat(),
-                      "state": rng.choice(STATES), "add_way": 1}]
-        if rng.random() < 0.3:
-            followers.append({"employee": rng.choice(staff).userid, "added_at": added.isoformat(), "add_way": 1})
-        followers = list({f["employee"]: f for f in followers}.values())
-        customer, _created = customer_upsert(actor=DEMO_ACTOR, data={
-            "external_userid": f"{PREFIX}{i:05d}", "name": f"新客户{i + 1:03d}", "followers": followers,
-        })
-        if tags and rng.random() < 0.6:  # a channel code's preset tags, applied when the customer added
-            chosen = rng.sample(tags, k=min(len(tags), rng.randint(1, 3)))
-            customer_tags_update(actor=DEMO_ACTOR, customer=customer, add=chosen, source=TagSource.CHANNEL)
-            TagEvent.objects.filter(customer=customer, actor_label=DEMO_ACTOR.label).update(created_at=added)
+        customer_upsert(actor=DEMO_ACTOR, data={"external_userid": customer.external_userid, "followers": [
+            {"employee": rng.choice(choices).userid, "added_at": added.isoformat(), "state": rng.choice(STATES),
+             "add_way": 1},
+        ]})
+        if tags and rng.random() < 0.5:  # a channel code's preset tags, applied when the customer added
+            chosen = rng.sample(tags, k=min(len(tags), rng.randint(1, 2)))
+            change = customer_tags_update(actor=DEMO_ACTOR, customer=customer, add=chosen, source=TagSource.CHANNEL)
+            if change.added:
+                TagEvent.objects.filter(customer=customer, actor_label=DEMO_ACTOR.label).update(created_at=added)
         n += 1
-    _out(stdout, f"insights: {n} customers added over the last 60 days.")
+    _out(stdout, f"insights: {n} customers added an employee over the last 60 days.")
     return n
 
 
@@ -113,8 +118,6 @@ def _ended_relations(rng, now, stdout) -> int:
 def _history(rng, now, stdout) -> int:
     """Past tag changes of the current taggings (so the audit agrees with the tags), plus add/remove
     pairs, spread over 60 days; notes and messages on the same days."""
-    if Message.objects.filter(msgid="insights-demo-0").exists():
-        return 0
     sources = [s for s, w in SOURCE_WEIGHTS for _ in range(w)]
     top = Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     sample = rng.sample(range(1, top + 1), k=min(top, 400))
@@ -188,10 +191,11 @@ def seed_insights_demo(*, stdout=None, seed: int = 42, **options) -> None:
     rng = random.Random(seed + 12)
     now = timezone.now()
     with transaction.atomic():
-        _spread_seed_history(now, stdout)
-        _new_customers(rng, now, _front_staff(), stdout)
-        _ended_relations(rng, now, stdout)
-        _history(rng, now, stdout)
-        _old_campaign_tags(rng, now, stdout)
+        if not Message.objects.filter(msgid="insights-demo-0").exists():  # once (its history's first message)
+            _spread_seed_history(now, stdout)
+            _new_relations(rng, now, _front_staff(), stdout)
+            _ended_relations(rng, now, stdout)
+            _history(rng, now, stdout)
+            _old_campaign_tags(rng, now, stdout)
     snapshot = aggregates_refresh()
     _out(stdout, f"insights: aggregates refreshed ({snapshot.customers} customers, {snapshot.seconds:.1f}s).")

@@ -9,8 +9,14 @@ from insights.registry import panels_for
 from insights.selectors import parse_panel_query
 from insights.services import aggregates_refresh
 from tests.conftest import as_employee
-from tests.insights.world import add_customer, days_ago, end, local, tag
-from tests.insights.world import world_fixture  # noqa: F401
+from tests.insights.world import (
+    add_customer,
+    days_ago,
+    end,
+    local,
+    tag,
+    world_fixture,  # noqa: F401
+)
 
 
 def dashboard(viewer, params=None) -> dict:
