@@ -112,7 +112,7 @@ class Command(BaseCommand):
         for name, value in sim.settings().items():
             self.stdout.write(f"export {name}={value}")
         self.stdout.write("\nThen, in another terminal: python manage.py wecom_simulate add-customer "
-                          "--employee zhangwei --state expo2026 --name 王女士")
+                          "--employee zhangwei --state expo_bj --name 王女士")
         try:
             while True:
                 time.sleep(3600)
