@@ -50,6 +50,8 @@ SECTIONS = (
                        permission=""),
             PortalLink(_("数据看板"), "admin:insights_snapshot_changelist", _("标签覆盖率、未打标签的客户、使用情况"),
                        permission=""),
+            PortalLink(_("渠道活码"), "admin:channels_channelcode_changelist", _("扫码添加的客户自动打标签"),
+                       permission=""),
         ),
     ),
     PortalSection(
@@ -74,6 +76,8 @@ SECTIONS = (
         (
             PortalLink(_("客户"), "admin:customers_customer_changelist", _("所管部门成员跟进的客户")),
             PortalLink(_("批量任务"), "admin:customers_job_changelist", _("批量打标签的进度")),
+            PortalLink(_("渠道活码"), "admin:channels_channelcode_changelist", _("所管部门的渠道活码与数据"),
+                       permission=""),
             PortalLink(_("成员"), "admin:org_employee_changelist", _("团队成员")),
             PortalLink(_("数据看板"), "admin:insights_snapshot_changelist", _("团队的新增与流失、标签与跟进"),
                        permission=""),
@@ -87,6 +91,8 @@ SECTIONS = (
         (
             PortalLink(_("我的客户"), "admin:customers_customer_changelist", _("给客户打标签、写备注")),
             PortalLink(_("数据看板"), "admin:insights_snapshot_changelist", _("我的客户：新增、标签与跟进"),
+                       permission=""),
+            PortalLink(_("渠道活码"), "admin:channels_channelcode_changelist", _("把客户带给我的渠道活码"),
                        permission=""),
         ),
     ),
