@@ -146,6 +146,15 @@ CELERY_BEAT_SCHEDULE["insights.refresh_aggregates"] = {
     "schedule": INSIGHTS_REFRESH_MINUTES * 60.0,
 }
 
+# 渠道活码 (channels/): who receives each code's customers is re-checked by Celery beat every
+# CHANNELS_REFRESH_MINUTES (a new Asia/Shanghai day restores those who reached the daily limit; working
+# hours start and end); a change fires the receivers-changed hook (WeCom's contact way).
+CHANNELS_REFRESH_MINUTES = env.int("CHANNELS_REFRESH_MINUTES", default=5)
+CELERY_BEAT_SCHEDULE["channels.refresh_receivers"] = {
+    "task": "channels.refresh_receivers",
+    "schedule": CHANNELS_REFRESH_MINUTES * 60.0,
+}
+
 # WeCom (企业微信) connection (wecom/). All empty: the portal runs standalone, as without WeCom.
 # WECOM_SECRET is the 客户联系 secret; WECOM_TOKEN and WECOM_AES_KEY are the callback's Token and
 # EncodingAESKey; WECOM_API_BASE is pointed at the simulator in tests and demos.
