@@ -198,14 +198,15 @@ class WeComSimulator:
                 Call(method=method, path=api_path, params=public_params,
                      body=body if isinstance(body, dict) else {}, errcode=errcode)
             )
-        return 200, data
+        return (404 if errcode == 404 else 200), data
 
     def _answer(self, method: str, path: str, params: dict[str, str], body: Any) -> tuple[int, dict]:
         handler = registry.lookup(method, path)
         if handler is None:
-            if registry.lookup("POST" if method == "GET" else "GET", path):
-                return 43001 if method == "POST" else 43002, {
-                    "errcode": 43001 if method == "POST" else 43002, "errmsg": f"require {method} method"}
+            other = "POST" if method == "GET" else "GET"
+            if registry.lookup(other, path):  # 43001 需要GET请求, 43002 需要POST请求
+                errcode = 43002 if other == "POST" else 43001
+                return errcode, {"errcode": errcode, "errmsg": f"require {other} method"}
             return 404, {"errcode": 404, "errmsg": f"unknown api {path}"}
         try:
             if path != "gettoken":
