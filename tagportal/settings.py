@@ -165,6 +165,11 @@ WECOM_AES_KEY = env("WECOM_AES_KEY", default="")
 WECOM_API_BASE = env("WECOM_API_BASE", default="https://qyapi.weixin.qq.com/cgi-bin")
 WECOM_AGENT_ID = env("WECOM_AGENT_ID", default="")
 WECOM_TIMEOUT = env.float("WECOM_TIMEOUT", default=10.0)
+# Events whose processing failed are retried with backoff (base × 2^n, at most an hour), at most
+# WECOM_EVENT_MAX_ATTEMPTS times; Celery beat looks for due ones every minute.
+WECOM_EVENT_RETRY_SECONDS = env.float("WECOM_EVENT_RETRY_SECONDS", default=30.0)
+WECOM_EVENT_MAX_ATTEMPTS = env.int("WECOM_EVENT_MAX_ATTEMPTS", default=10)
+CELERY_BEAT_SCHEDULE["wecom.retry_events"] = {"task": "wecom.retry_events", "schedule": 60.0}
 
 LOGGING = {
     "version": 1,

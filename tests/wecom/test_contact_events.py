@@ -230,3 +230,31 @@ def test_each_event_is_processed_once(wecom_fake, zhangwei, wecom_tags):
 def test_unknown_events_are_stored_and_marked_nothing_to_do(wecom_fake):
     deliver(wecom_fake, {"Event": "some_future_event", "Foo": "bar"})
     assert WeComEvent.objects.get().status == EventStatus.IGNORED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tags_from_wecom_are_never_echoed_back(wecom_fake, zhangwei, wecom_tags):
+    from wecom.outbox import outbox_collect, outbox_push
+
+    deliver(wecom_fake, add(wecom_fake, "zhangwei", "wmECHO", tags=[wtag("etVIP")]))
+    customer = Customer.objects.get(external_userid="wmECHO")
+    assert list(customer.tags.all()) == [wecom_tags["vip"]]
+    customer_tags_update(actor=Actor(label="crm"), customer=customer, add=[wecom_tags["hot"].pk],
+                         source=TagSource.API)  # a portal change: this one must reach WeCom
+    outbox_collect()
+    outbox_push()
+    sent = [c.body for c in wecom_fake.calls("externalcontact/mark_tag")]
+    assert sent and all("etVIP" not in (body.get("add_tag") or []) for body in sent)
+    assert any("etHOT" in (body.get("add_tag") or []) for body in sent)
+
+
+def test_an_edit_never_brings_back_a_relation_handed_over_in_the_portal(wecom_fake, zhangwei, lina):
+    deliver(wecom_fake, add(wecom_fake, "zhangwei", "wmMOVED", remark="张伟的客户"))
+    FollowRelation.objects.filter(customer__external_userid="wmMOVED").update(
+        status=RelationStatus.TRANSFERRED, transferred_to=lina)  # 在职继承 done in the portal
+    follower = wecom_fake.state.contacts["wmMOVED"].follower("zhangwei")  # WeCom still lists him for 24 h
+    follower.remark = "改了备注"
+    deliver(wecom_fake, wecom_fake.contact_event("edit_external_contact", userid="zhangwei", external_userid="wmMOVED"))
+    relation = FollowRelation.objects.get(customer__external_userid="wmMOVED", employee=zhangwei)
+    assert (relation.status, relation.remark) == (RelationStatus.TRANSFERRED, "张伟的客户")
+    assert WeComEvent.objects.filter(status=EventStatus.DONE).count() == 2

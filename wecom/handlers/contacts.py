@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from customers.models import Customer, RelationStatus, TagEvent, TagSource
+from customers.models import Customer, FollowRelation, RelationStatus, TagEvent, TagSource
 from customers.services import customer_tags_update, customer_upsert, follow_relation_end
 from org.actors import Actor
 from org.models import Employee
@@ -166,9 +166,16 @@ def contact_added_or_edited(event: WeComEvent) -> None:
         logger.info("WeCom %s for departed employee %s ignored", event.change_type, employee.userid)
         return
     state = _str(follower.get("state"), 30) or _str(event.payload.get("State"), 30)
-    customer, _created = customer_upsert(
-        actor=WECOM_ACTOR, data=_customer_data(data["external_contact"], follower, employee, state)
-    )
+    customer_data = _customer_data(data["external_contact"], follower, employee, state)
+    if event.change_type not in ADD_TYPES:
+        ended = FollowRelation.objects.filter(
+            customer__external_userid=event.external_userid, employee=employee
+        ).exclude(status=RelationStatus.ACTIVE).exists()
+        if ended:
+            # An edit never brings an ended relation back: a relation handed over in the portal
+            # (在职继承, WeCom completes it 24 h later) stays with its inheritor. Only an add does.
+            customer_data.pop("followers")
+    customer, _created = customer_upsert(actor=WECOM_ACTOR, data=customer_data)
     sync_customer_tags(customer, followers)
     welcome_code = event.payload.get("WelcomeCode")
     if event.change_type in ADD_TYPES and isinstance(welcome_code, str) and welcome_code:
