@@ -106,10 +106,21 @@ class FollowRelation(models.Model):
 
 
 class Tagging(models.Model):
-    """An enterprise tag on a customer. Unique per (tag, customer); the tag-first index serves filters."""
+    """An enterprise tag on a customer. Unique per (tag, customer); the tag-first index serves filters.
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="taggings")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="taggings")
+    Its references are enforced by the database per statement, not per row (migration
+    `0012_tagging_refs_per_statement`): on PostgreSQL a statement trigger checks and share-locks the
+    customers and tags of all rows an INSERT/UPDATE wrote (one set-based query instead of two
+    foreign-key lookups per row, 0.6–0.9 s of a 100,000-tagging call), and deleting a customer or a
+    tag that taggings still point at fails, as a foreign key would; on SQLite a row trigger checks
+    inserts and updates. `on_delete` (Django's collector) deletes the taggings first, as before.
+    The single-column indexes are prefixes of the two composite ones, so there are none.
+    """
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="taggings", db_constraint=False, db_index=False
+    )
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="taggings", db_constraint=False, db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
