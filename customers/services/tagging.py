@@ -240,8 +240,8 @@ def _in_chunk_size() -> int:
 def _pg_ids(ids: Iterable[int]) -> str:
     """A `bigint[]` literal for one array parameter (`= ANY(%s::bigint[])`, `unnest(...)`): psycopg
     dumps a Python list element by element (about 2 µs each, 0.3 s for a 100,000-tagging call);
-    the ids are ints, so their text form is safe."""
-    return "{" + ",".join(map(str, map(int, ids))) + "}"
+    the ids are ints (`int.__repr__` refuses anything else), so their text form is safe."""
+    return "{" + ",".join(map(int.__repr__, ids)) + "}"
 
 
 class _SqlAudit:
@@ -276,37 +276,54 @@ class _SqlAudit:
         return sql, [*change_params, action, *self.params]
 
 
-def _insert_taggings(pairs: list[tuple[int, int]], now, audit: _SqlAudit | None = None) -> list[tuple[int, int]]:
-    """Insert (customer_id, tag_id) pairs, skipping those that exist; return the ones inserted
-    (audited in the same statement when `audit` is given, PostgreSQL only)."""
-    if not pairs:
-        return []
+def _customer_groups(adds: Mapping[int, Iterable[int]]) -> list[tuple[list[int], list[int]]]:
+    """{tag_id: customer ids} as groups of tags that go to the same customers: [(customers, tags)],
+    both sorted. A bulk call or a job chunk gives a few groups (one when every operation adds the
+    same tags), so the (customer, tag) pairs are made by the database, not built in Python."""
+    groups: dict[frozenset[int], list[int]] = {}
+    for tag_id, customer_ids in adds.items():
+        customers = frozenset(customer_ids)
+        if customers:
+            groups.setdefault(customers, []).append(tag_id)
+    return [(sorted(customers), sorted(tags)) for customers, tags in groups.items()]
+
+
+INSERT_CHUNK = 50_000  # pairs per statement (its RETURNING and audit rows stay within work_mem)
+
+
+def _insert_taggings(
+    adds: Mapping[int, Iterable[int]], now, audit: _SqlAudit | None = None
+) -> list[tuple[int, int]]:
+    """Insert taggings {tag_id: customer ids}, skipping those that exist; return the (customer_id,
+    tag_id) pairs inserted (audited in the same statement when `audit` is given, PostgreSQL only)."""
     inserted: list[tuple[int, int]] = []
     if connection.vendor == "postgresql":
+        # Customer by customer (`unnest` in the select list expands each customer's tags in turn):
+        # the heap and the (customer, tag) index fill in order, and each tag's part of the
+        # (tag, customer) index advances in order too: measured faster than tag by tag.
+        sql = (
+            f"INSERT INTO {Tagging._meta.db_table} (customer_id, tag_id, created_at) "
+            "SELECT c, unnest(%s::bigint[]), %s FROM unnest(%s::bigint[]) AS c "
+            "ON CONFLICT (tag_id, customer_id) DO NOTHING RETURNING customer_id, tag_id"
+        )
         with connection.cursor() as cursor:
-            for chunk in _chunks(pairs, 50_000):
-                sql = (
-                    f"INSERT INTO {Tagging._meta.db_table} (customer_id, tag_id, created_at) "
-                    "SELECT c, t, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(c, t) "
-                    "ON CONFLICT (tag_id, customer_id) DO NOTHING RETURNING customer_id, tag_id"
-                )
-                params = [now, _pg_ids(c for c, _t in chunk), _pg_ids(t for _c, t in chunk)]
-                if audit is not None:
-                    sql, params = audit.wrap(sql, params, TagAction.ADD)
-                cursor.execute(sql, params)
-                inserted.extend(cursor.fetchall())
+            for customers, tags in _customer_groups(adds):
+                tag_array = _pg_ids(tags)
+                for chunk in _chunks(customers, max(1, INSERT_CHUNK // len(tags))):
+                    statement, params = sql, [tag_array, now, _pg_ids(chunk)]
+                    if audit is not None:
+                        statement, params = audit.wrap(statement, params, TagAction.ADD)
+                    cursor.execute(statement, params)
+                    inserted.extend(cursor.fetchall())
         return inserted
     # Elsewhere (SQLite, single writer): read what exists, insert the rest.
-    by_tag: dict[int, list[int]] = defaultdict(list)
-    for customer_id, tag_id in pairs:
-        by_tag[tag_id].append(customer_id)
-    existing: set[tuple[int, int]] = set()
-    for tag_id, customer_ids in by_tag.items():
+    for tag_id, customer_ids in adds.items():
+        customer_ids = sorted(set(customer_ids))
+        existing: set[int] = set()
         for chunk in _chunks(customer_ids, _in_chunk_size()):
-            existing.update(
-                Tagging.objects.filter(tag_id=tag_id, customer_id__in=chunk).values_list("customer_id", "tag_id")
-            )
-    inserted = [p for p in dict.fromkeys(pairs) if p not in existing]
+            existing.update(Tagging.objects.filter(tag_id=tag_id, customer_id__in=chunk).values_list("customer_id",
+                                                                                                     flat=True))
+        inserted += [(c, tag_id) for c in customer_ids if c not in existing]
     Tagging.objects.bulk_create(
         [Tagging(customer_id=c, tag_id=t, created_at=now) for c, t in inserted], batch_size=2000, ignore_conflicts=True
     )
@@ -442,20 +459,18 @@ def _apply(
     `lock=False` / `touch=False`: the caller took the customers' locks / touches them itself."""
     now = timezone.now()
     if lock:
-        _lock_customers({c for ids in adds.values() for c in ids} | {c for ids in removes.values() for c in ids})
+        _lock_customers(set().union(*adds.values(), *removes.values()))
     # PostgreSQL: each statement audits its own changes (removals first, then additions).
     audit = _SqlAudit(actor=actor, source=source, job=job, now=now) if connection.vendor == "postgresql" else None
     removed = _delete_siblings(adds, taxonomy, audit)
     removed += _delete_taggings(removes, audit)
-    # Sorted by (tag, customer): inserts walk the (tag, customer) unique index in order.
-    pairs = [(c, t) for t in sorted(adds) for c in sorted(adds[t])]
-    added = _insert_taggings(pairs, now, audit)
+    added = _insert_taggings(adds, now, audit)
     if audit is None:
         names = taxonomy.names({t for _c, t in added} | {t for _c, t in removed})
         _audit(removed, TagAction.REMOVE, actor=actor, source=source, job=job, now=now, names=names)
         _audit(added, TagAction.ADD, actor=actor, source=source, job=job, now=now, names=names)
     if touch:
-        _touch([c for c, _t in added] + [c for c, _t in removed], now)
+        _touch({c for c, _t in added} | {c for c, _t in removed}, now)
     return added, removed
 
 
@@ -705,9 +720,6 @@ def customers_tags_bulk_update(
     taxonomy = _Taxonomy(all_tags)
     visible = _visible_tag_ids(actor, all_tags)
 
-    merged_add: dict[int, set[int]] = defaultdict(set)
-    merged_remove: dict[int, set[int]] = defaultdict(set)
-    indexes: dict[int, list[int]] = defaultdict(list)
     # Rule checks per distinct (add, remove) shape: a chunk of a filter job has one shape for all.
     checked: dict[tuple[frozenset, frozenset], list[dict]] = {}
 
@@ -717,20 +729,35 @@ def customers_tags_bulk_update(
             checked[key] = _item_errors(actor, add, remove, taxonomy, visible, source)
         return checked[key]
 
+    # Each customer's change: the (add, remove) sets of its operation's shape, shared by every
+    # operation of that shape (so shapes are told apart by identity: the sets stay alive in
+    # `parsed` and `wanted`); a customer named again gets merged copies.
+    wanted: dict[int, tuple[set[int], set[int]]] = {}
+    repeated: dict[int, list[int]] = {}
+    checked_shapes: dict[tuple[int, int], list[dict]] = {}
     for index, (customer_id, add, remove) in enumerate(parsed):
         if customer_id not in reachable:
             item_errors[index].append(
                 {"code": "not_found", "message": _("客户不存在或不可见"), "customer": customer_id}
             )
             continue
-        item_errors[index].extend(check(add, remove))
-        merged_add[customer_id] |= add
-        merged_remove[customer_id] |= remove
-        indexes[customer_id].append(index)
+        shape_key = (id(add), id(remove))
+        errors = checked_shapes.get(shape_key)
+        if errors is None:
+            errors = checked_shapes[shape_key] = check(add, remove)
+        if errors:
+            item_errors[index].extend(errors)
+        before = wanted.get(customer_id)
+        if before is None:
+            wanted[customer_id] = (add, remove)
+            repeated[customer_id] = [index]
+        else:
+            wanted[customer_id] = (before[0] | add, before[1] | remove)
+            repeated[customer_id].append(index)
     # Several operations on one customer are merged; a clash between them is the last one's fault.
-    for customer_id, where in indexes.items():
+    for customer_id, where in repeated.items():
         if len(where) > 1 and not any(item_errors.get(i) for i in where):
-            errors = check(merged_add[customer_id], merged_remove[customer_id])
+            errors = check(*wanted[customer_id])
             if errors:
                 item_errors[where[-1]].extend(errors)
     item_errors = {i: errs for i, errs in item_errors.items() if errs}
@@ -742,15 +769,22 @@ def customers_tags_bulk_update(
             _("%(n)d 项操作无效，未做任何修改。") % {"n": len(details)}, details=details, code="invalid_items"
         )
 
+    # {tag: customers} from the customers grouped by their change (no loop over every pair).
+    by_shape: dict[tuple[int, int], tuple[set[int], set[int], list[int]]] = {}
+    for customer_id, (add, remove) in wanted.items():
+        group = by_shape.get((id(add), id(remove)))
+        if group is None:
+            group = by_shape[(id(add), id(remove))] = (add, remove, [])
+        group[2].append(customer_id)
     adds: dict[int, set[int]] = defaultdict(set)
     removes: dict[int, set[int]] = defaultdict(set)
     requested = 0
-    for customer_id, add in merged_add.items():
+    for add, remove, customer_ids in by_shape.values():
         for tag_id in add:
-            adds[tag_id].add(customer_id)
-        for tag_id in merged_remove[customer_id]:
-            removes[tag_id].add(customer_id)
-        requested += len(add) + len(merged_remove[customer_id])
+            adds[tag_id].update(customer_ids)
+        for tag_id in remove:
+            removes[tag_id].update(customer_ids)
+        requested += len(customer_ids) * (len(add) + len(remove))
     added, removed = _apply(actor=actor, taxonomy=taxonomy, adds=adds, removes=removes, source=source, job=job)
     explicit_removed = sum(1 for c, t in removed if c in removes.get(t, ()))
     return BulkResult(added=len(added), removed=len(removed), unchanged=requested - len(added) - explicit_removed)
