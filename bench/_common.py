@@ -14,16 +14,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_worker(env: dict, *, name: str, log: Path, timeout: float = 60) -> subprocess.Popen:
+def start_worker(
+    env: dict, *, name: str, log: Path, timeout: float = 60, queues: str | None = None
+) -> subprocess.Popen:
     """Start a solo-pool worker with `env` (its DATABASE_URL and CELERY_BROKER_URL) and wait until it
     answers a ping. Output goes to `log`; raises RuntimeError if it exits or isn't ready in `timeout` s.
-    Django must be set up (the ping goes through `tagportal.celery.app`)."""
+    `queues` (comma-separated) for `-Q`, else the default queue. Django must be set up (the ping goes
+    through `tagportal.celery.app`)."""
     from tagportal.celery import app
 
     with open(log, "wb") as out:  # the child keeps its own copy of the fd
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--loglevel=warning", "-n", f"{name}-{os.getpid()}@%h"],
+             "--without-gossip", "--without-mingle", "--loglevel=warning", "-n", f"{name}-{os.getpid()}@%h",
+             *(["-Q", queues] if queues else [])],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     deadline = time.monotonic() + timeout
