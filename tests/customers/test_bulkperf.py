@@ -9,7 +9,7 @@ changes made, in order, with source, actor and job.
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from customers.models import Customer, Job, TagEvent, Tagging
