@@ -104,6 +104,7 @@ SECTIONS = (
         (
             PortalLink(_("API 客户端"), "admin:org_apiclient_changelist", _("创建或吊销 API 密钥")),
             PortalLink(_("接口文档"), "api-docs", _("REST API（OpenAPI）"), permission=""),
+            PortalLink(_("企业微信连接"), "admin:wecom_status", _("回调地址、事件、同步队列、全量同步"), permission=""),
         ),
     ),
 )

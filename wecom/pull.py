@@ -258,10 +258,14 @@ def wecom_sync_start(*, actor, org: bool = True, tags: bool = True, customers: b
         return job_create(kind=JobKind.WECOM_SYNC, actor=actor, params=params, total=0)
 
 
-def _batches(job) -> list[list[str]]:
-    userids = list(Employee.objects.filter(status=EmployeeStatus.ACTIVE).order_by("userid")
-                   .values_list("userid", flat=True))
-    return [userids[i:i + USERS_PER_CALL] for i in range(0, len(userids), USERS_PER_CALL)]
+def _wecom_userids(api) -> list[str]:
+    """The corp's users as WeCom lists them now (not those who left), which the portal has active:
+    batch/get_by_user refuses a whole call for one unknown userid (e.g. a portal-only admin)."""
+    departments = api.get("department/list").get("department") or []
+    users = api.get("user/list", department_id=_root_id(departments), fetch_child=1).get("userlist") or []
+    in_wecom = {str(u.get("userid")) for u in users if int(u.get("status") or 1) != WECOM_QUIT}
+    return sorted(Employee.objects.filter(status=EmployeeStatus.ACTIVE, userid__in=in_wecom)
+                  .values_list("userid", flat=True))
 
 
 @job_handler(JobKind.WECOM_SYNC)
@@ -306,19 +310,20 @@ class WeComSyncJob(JobHandler):
     def _customers_page(self, job, cursor, api) -> Chunk:
         from .outbox import outbox_fast_forward
 
-        batches = _batches(job)
-        index = int(cursor.get("batch", 0))
-        if index == 0 and not cursor.get("next") and not cursor.get("started"):
+        if "userids" not in cursor:  # the phase starts: whom to ask for, fixed for the whole phase
             outbox_fast_forward()
-        if index >= len(batches):
+            cursor = {**cursor, "userids": _wecom_userids(api), "batch": 0, "next": ""}
+        userids = cursor["userids"]
+        index = int(cursor["batch"])
+        batch = userids[index * USERS_PER_CALL:(index + 1) * USERS_PER_CALL]
+        if not batch:
             return Chunk(done=0, cursor={"phase": cursor["phase"] + 1})
         answer = api.post("externalcontact/batch/get_by_user", {
-            "userid_list": batches[index], "cursor": cursor.get("next") or "", "limit": CONTACTS_PER_PAGE})
+            "userid_list": batch, "cursor": cursor.get("next") or "", "limit": CONTACTS_PER_PAGE})
         entries = answer.get("external_contact_list") or []
         counts = contacts_apply(entries)
         next_cursor = answer.get("next_cursor") or ""
-        following = {"phase": cursor["phase"], "batch": index if next_cursor else index + 1, "next": next_cursor,
-                     "started": True}
+        following = {**cursor, "batch": index if next_cursor else index + 1, "next": next_cursor}
         return Chunk(done=len(entries), cursor=following, counts={
             "contacts": counts["contacts"], "customers_changed": counts["customers_changed"],
             "tags_added": counts["tags_added"]})

@@ -27,8 +27,9 @@ class OutboxCursor(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name = pgettext_lazy("模型", "标签同步位置")
-        verbose_name_plural = pgettext_lazy("模型复数", "标签同步位置")
+        # The connection's one state row: the admin menu lists it as 企业微信连接 (the status page).
+        verbose_name = pgettext_lazy("模型", "企业微信连接")
+        verbose_name_plural = pgettext_lazy("模型复数", "企业微信连接")
 
 
 class OutboxStatus(models.TextChoices):

@@ -7,7 +7,7 @@ def connect() -> None:
     from customers.hooks import register_transfer_column, register_transfer_started_handler
     from tags.hooks import register_taxonomy_changed_handler
 
-    from . import pull, sync_tasks, taxonomy, transfers  # noqa: F401 - tasks and the pull's job handler register on import
+    from . import admin_status, pull, sync_tasks, taxonomy, transfers  # noqa: F401 - admin, tasks, job handler
 
     register_taxonomy_changed_handler(taxonomy.on_taxonomy_changed)
     register_transfer_started_handler(transfers.on_transfer_started)

@@ -88,16 +88,23 @@ def on_taxonomy_changed(*, actor, change) -> None:
                 rows.append(TaxonomyPush(kind="tag", action=change.action, object_id=tag.pk))
     if rows:
         TaxonomyPush.objects.bulk_create(rows)
-        transaction.on_commit(_push_soon)
+        transaction.on_commit(push_soon)
 
 
-def _push_soon() -> None:
+def push_soon() -> None:
     from .sync_tasks import push_outbox
 
     try:
         push_outbox.delay()
     except Exception:  # noqa: BLE001 - the periodic run picks it up
         logger.warning("could not queue wecom.push_outbox; the periodic run will push")
+
+
+@transaction.atomic
+def taxonomy_retry_failed() -> int:
+    """Give failed corp-tag pushes another round (the status page's button)."""
+    return TaxonomyPush.objects.filter(status=OutboxStatus.FAILED).update(
+        status=OutboxStatus.PENDING, attempts=0, finished_at=None, next_attempt_at=timezone.now())
 
 
 def taxonomy_push_all() -> int:
