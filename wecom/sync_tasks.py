@@ -62,3 +62,23 @@ def send_transfer(transfer_id: int) -> int:
     from .transfers import wecom_transfer_send
 
     return wecom_transfer_send(transfer_id=transfer_id)
+
+
+@shared_task(name="wecom.sync_contact_way", ignore_result=True, autoretry_for=(Exception,), retry_backoff=5,
+             retry_backoff_max=600, max_retries=8)
+def sync_contact_way(code_id: int) -> str:
+    if not conf.api_configured():
+        return ""
+    from .contact_ways import contact_way_sync
+
+    return contact_way_sync(code_id=code_id)
+
+
+@shared_task(name="wecom.delete_contact_way", ignore_result=True, autoretry_for=(Exception,), retry_backoff=5,
+             retry_backoff_max=600, max_retries=8)
+def delete_contact_way(config_id: str) -> bool:
+    if not conf.api_configured():
+        return False
+    from .contact_ways import contact_way_delete
+
+    return contact_way_delete(config_id=config_id)
