@@ -170,6 +170,17 @@ WECOM_TIMEOUT = env.float("WECOM_TIMEOUT", default=10.0)
 WECOM_EVENT_RETRY_SECONDS = env.float("WECOM_EVENT_RETRY_SECONDS", default=30.0)
 WECOM_EVENT_MAX_ATTEMPTS = env.int("WECOM_EVENT_MAX_ATTEMPTS", default=10)
 CELERY_BEAT_SCHEDULE["wecom.retry_events"] = {"task": "wecom.retry_events", "schedule": 60.0}
+# Outbound sync (wecom/outbox.py, taxonomy.py, transfers.py): the outbox is pushed every
+# WECOM_PUSH_SECONDS (and at once after a taxonomy change); failed pushes retry after
+# WECOM_OUTBOX_RETRY_SECONDS × 2^n (at most an hour); a push left "sending" by a dead worker is taken
+# over after WECOM_OUTBOX_LEASE_SECONDS; hand-overs are polled every WECOM_TRANSFER_POLL_MINUTES.
+WECOM_PUSH_SECONDS = env.float("WECOM_PUSH_SECONDS", default=5.0)
+WECOM_OUTBOX_RETRY_SECONDS = env.float("WECOM_OUTBOX_RETRY_SECONDS", default=10.0)
+WECOM_OUTBOX_LEASE_SECONDS = env.int("WECOM_OUTBOX_LEASE_SECONDS", default=120)
+WECOM_TRANSFER_POLL_MINUTES = env.int("WECOM_TRANSFER_POLL_MINUTES", default=30)
+CELERY_BEAT_SCHEDULE["wecom.push_outbox"] = {"task": "wecom.push_outbox", "schedule": WECOM_PUSH_SECONDS}
+CELERY_BEAT_SCHEDULE["wecom.poll_transfers"] = {
+    "task": "wecom.poll_transfers", "schedule": WECOM_TRANSFER_POLL_MINUTES * 60.0}
 
 LOGGING = {
     "version": 1,

@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 from celery import shared_task
+from django.db import connection
 
 from . import conf
 
@@ -23,9 +25,34 @@ def push_outbox(self) -> dict:
         return {}
     from customers.jobs import WORKER_BOOT
 
+    node = "" if self.request.is_eager else (self.request.hostname or "")
+    with _single_pusher() as alone:
+        if not alone:
+            return {"skipped": "another push is running"}
+        return _push(node, WORKER_BOOT)
+
+
+@contextmanager
+def _single_pusher():
+    """One pusher at a time (beat fires every few seconds, a push may take longer): a PostgreSQL
+    session advisory lock, released when the pass ends or its worker dies."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(hashtext('wecom.push_outbox'))")
+        alone = cur.fetchone()[0]
+    try:
+        yield alone
+    finally:
+        if alone:
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(hashtext('wecom.push_outbox'))")
+
+
+def _push(node: str, boot: str) -> dict:
     from . import outbox, taxonomy
 
-    node = "" if self.request.is_eager else (self.request.hostname or "")
     api = taxonomy.client()
     totals = {"taxonomy": 0, "events": 0, "calls": 0, "done": 0, "failed": 0}
     deadline = time.monotonic() + PUSH_SECONDS
@@ -33,7 +60,7 @@ def push_outbox(self) -> dict:
         totals["taxonomy"] = taxonomy.taxonomy_push_pending(api=api).done
         while time.monotonic() < deadline:
             collected = outbox.outbox_collect()
-            pushed = outbox.outbox_push(api=api, node=node, boot=WORKER_BOOT)
+            pushed = outbox.outbox_push(api=api, node=node, boot=boot)
             totals["events"] += collected.events
             totals["calls"] += pushed.calls
             totals["done"] += pushed.done

@@ -12,7 +12,7 @@ from customers.models import TagSource
 from customers.services import customers_tags_bulk_update
 from customers.services.tagging import TagOperation
 from tests.wecom.sync_world import ADMIN, customer, employee, push, taxonomy, wecom_tags
-from wecom.models import OutboxItem
+from wecom.models import OutboxItem, TaxonomyPush
 from wecom.sync_tasks import push_outbox
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -20,12 +20,18 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 N = 40
 
 
-def wait_for(predicate, timeout: float = 60, step: float = 0.05):
+def wait_for(predicate, timeout: float = 60, step: float = 0.05, nudge: bool = False):
+    """Wait until `predicate()`; `nudge`: queue a push every few seconds meanwhile, as celery beat
+    does (a push that finds another one running returns at once)."""
     deadline = time.monotonic() + timeout
+    last_nudge = time.monotonic()
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        if nudge and time.monotonic() - last_nudge > 3:
+            push_outbox.delay()
+            last_nudge = time.monotonic()
         time.sleep(step)
     raise AssertionError("timed out waiting")
 
@@ -34,7 +40,8 @@ def test_killed_while_pushing_loses_and_doubles_nothing(wecom_fake, celery_worke
     sim = wecom_fake
     zhang = employee(sim, "zhangwei")
     t = taxonomy()
-    push()  # the corp tags exist in WeCom (eagerly, in this process)
+    push()  # the corp tags exist in WeCom (here, or on the worker the taxonomy change queued)
+    wait_for(lambda: not TaxonomyPush.objects.filter(status="pending").exists())
     vip, normal, parts = (t[k] for k in ("vip", "normal", "parts"))
     for tag in (vip, normal, parts):
         tag.refresh_from_db()
@@ -54,7 +61,7 @@ def test_killed_while_pushing_loses_and_doubles_nothing(wecom_fake, celery_worke
     celery_worker.start()
     push_outbox.delay()
     wait_for(lambda: not OutboxItem.objects.exclude(status="done").exists()
-             and OutboxItem.objects.count() == N, timeout=90)
+             and OutboxItem.objects.count() == N, timeout=90, nudge=True)
     assert sim.calls("externalcontact/get")  # the in-flight ones were re-read, not blindly re-sent
 
     # Second round: VIP → 普通, 零部件 removed, for every customer
@@ -63,7 +70,7 @@ def test_killed_while_pushing_loses_and_doubles_nothing(wecom_fake, celery_worke
         source=TagSource.BULK)
     push_outbox.delay()
     wait_for(lambda: OutboxItem.objects.count() == 2 * N and not OutboxItem.objects.exclude(status="done").exists(),
-             timeout=90)
+             timeout=90, nudge=True)
 
     per_customer = defaultdict(list)
     for call in sim.calls("externalcontact/mark_tag"):
