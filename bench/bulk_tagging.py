@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/bulk_tagging.py [--copy] [--db tp_bench_bulk] [--template tp_bench]
         [--redis redis://127.0.0.1:6379/5] [--ops 10000] [--tags 10] [--orm-ops 10000] [--port 8765]
-        [--repeat 1] [--skip-http] [--skip-job]
+        [--repeat 1] [--skip-http] [--skip-job] [--cpu]
 
 `--copy` (re)creates `--db` from the template database (CUSTOMERS' 1M-customer `tp_bench`) with
 `createdb -T`, then migrates it. Then:
@@ -16,6 +16,10 @@
    the per-row ORM way in this process on another `--orm-ops` customers with the same tags:
    `Tagging.objects.get_or_create` per tagging plus one `TagEvent` per created tagging, in one
    transaction; prints both times and the ratio (per tagging, against the median).
+1b. `--cpu`: the same call `--repeat` times in this process (Django's test client through the whole view,
+   one database connection kept), on the last `--ops` customers, measured in CPU seconds: this process's
+   and its PostgreSQL backend's (from /proc). On a shared box the wall time depends on everyone's load;
+   the CPU seconds do not, and on an idle machine the call takes about their sum.
 2. A filter job (`bulk_tagging_start` with an empty filter = all customers) adding one tag to every
    customer, run by a `celery -A tagportal worker --pool=solo` subprocess on the copy and Redis;
    timed from the call to the job's `finished_at`, while this process samples the job row every
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -56,8 +61,11 @@ def copy_database(db: str, template: str) -> None:
 
 def setup_django(db: str, redis_url: str) -> dict:
     env = dict(os.environ)
+    # Production settings on loopback: DEBUG off, no TLS in front (HTTPS off), a throwaway key.
     env.update(DATABASE_URL=f"{PG}/{db}", CELERY_BROKER_URL=redis_url, CELERY_TASK_ALWAYS_EAGER="false",
-               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING")
+               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING", HTTPS="false",
+               ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+               SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(50))
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     import django
@@ -188,6 +196,48 @@ def bench_http(env: dict, key: str, tags, ops: int, orm_ops: int, port: int, rep
     connection.close()
 
 
+def bench_cpu(key: str, n_tags: int, ops: int, repeat: int) -> None:
+    """The same call in this process (Django's test client, the full view), timed in CPU seconds: this
+    process's (parsing, validation, the view) and the database backend's (read from /proc: the
+    server runs here), for figures that hold on a shared box where wall time depends on the load."""
+    from django.core import signals
+    from django.db import close_old_connections, connection
+    from django.test import Client
+
+    from customers.models import Customer
+
+    signals.request_started.disconnect(close_old_connections)  # keep one connection: one backend to read
+    signals.request_finished.disconnect(close_old_connections)
+    ids = list(Customer.objects.order_by("-pk").values_list("pk", flat=True)[:ops])  # not the HTTP part's
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def backend_cpu() -> float:
+        with open(f"/proc/{backend}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    client = Client()
+    print(f"\n[1b] the same call in-process, {repeat} rounds, CPU seconds (this process + its database backend)")
+    rows = []
+    for round_ in range(repeat):
+        tags = [t.pk for t in new_tags(n_tags, f"-cpu{round_}")]
+        body = json.dumps({"operations": [{"customer": c, "add": tags} for c in ids]})
+        before, py0, db0, wall0 = load(), time.process_time(), backend_cpu(), time.perf_counter()
+        response = client.post("/api/v1/tagging/bulk/", body, content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {key}")
+        wall, py, db = time.perf_counter() - wall0, time.process_time() - py0, backend_cpu() - db0
+        assert response.status_code == 200 and response.json()["added"] == len(ids) * len(tags), response.content[:500]
+        rows.append((py + db, py, db, wall))
+        print(f"  CPU {py + db:.2f} s (Python {py:.2f} + database {db:.2f}), wall {wall:.2f} s ({before})", flush=True)
+    rows.sort()
+    total, py, db, wall = rows[len(rows) // 2]
+    print(f"  median CPU {total:.2f} s (Python {py:.2f} + database {db:.2f}); on an idle machine the call takes about "
+          "this plus the commit's disk flush")
+
+
 def post(url: str, body: bytes, key: str, allow_error: bool = False):
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"})
@@ -270,6 +320,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="HTTP rounds (new tags each)")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-job", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="also the call in-process, in CPU seconds (1b)")
     args = parser.parse_args()
 
     if args.copy:
@@ -282,6 +333,8 @@ def main() -> int:
     client, key, tags, job_tag = prepare(args.tags)
     if not args.skip_http:
         bench_http(env, key, tags, args.ops, args.orm_ops, args.port, args.repeat)
+    if args.cpu:
+        bench_cpu(key, args.tags, args.ops, args.repeat)
     if not args.skip_job:
         bench_job(env, args.redis, client, job_tag)
     return 0

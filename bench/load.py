@@ -43,6 +43,7 @@ import http.client
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -86,9 +87,10 @@ def copy_database(db: str, template: str) -> None:
 
 def setup_django(db: str, redis_url: str) -> dict:
     env = dict(os.environ)
+    # Production settings on loopback: DEBUG off, no TLS in front (HTTPS off), a throwaway key.
     env.update(DATABASE_URL=f"{PG}/{db}", CELERY_BROKER_URL=redis_url, CELERY_TASK_ALWAYS_EAGER="false",
-               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING",
-               ALLOWED_HOSTS="127.0.0.1,localhost")
+               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING", HTTPS="false",
+               ALLOWED_HOSTS="127.0.0.1,localhost", SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(50))
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     import django
