@@ -113,26 +113,97 @@ def _match_batch(batch_size: int) -> int:
         return 0
     matcher = active_matcher()
     if matcher.size:
-        rows = _messages(ids)
-        match_rows(matcher, rows)
+        directions = set().union(*(spec.directions for spec in matcher.rules.values()))
+        match_rows(matcher, _messages(ids, directions))
     return len(ids)
 
 
-def _messages(ids: list[int]) -> list[tuple]:
-    fields = ("id", "customer_id", "employee_id", "direction", "content", "sent_at")
+def _messages(ids: list[int], directions: set[str]) -> list[tuple]:
+    """(id, customer_id, employee_id, direction, content, sent_at) of the batch's messages in a direction
+    some rule counts, in time order. On PostgreSQL `sent_at` comes as epoch seconds (turned into a
+    datetime only for the messages that match: parsing 5,000 timestamps costs more than matching them)."""
+    fields = ("id", "customer_id", "employee_id", "direction", "content")
     if _pg():
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT {', '.join(fields)} FROM {Message._meta.db_table} WHERE id = ANY(%s::bigint[])",
-                [_ids_param(ids)],
+                f"SELECT {', '.join(fields)}, EXTRACT(EPOCH FROM sent_at)::float8 FROM {Message._meta.db_table} "
+                "WHERE id = ANY(%s::bigint[]) AND direction = ANY(%s::text[]) AND content <> ''",
+                [_ids_param(ids), sorted(directions)],
             )
             rows = cursor.fetchall()
     else:
         rows = []
         for start in range(0, len(ids), 500):
-            rows.extend(Message.objects.filter(pk__in=ids[start:start + 500]).values_list(*fields))
+            rows.extend(Message.objects.filter(pk__in=ids[start:start + 500], direction__in=directions)
+                        .values_list(*fields, "sent_at"))
     rows.sort(key=lambda r: (r[5], r[0]))
     return rows
+
+
+def _when(value) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromtimestamp(value, tz=dt.UTC)
+
+
+def _pairs(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _followers(customer_ids: list[int]) -> dict[int, set[int]]:
+    followers: dict[int, set[int]] = defaultdict(set)
+    if _pg():
+        rows = _pairs(f"SELECT customer_id, employee_id FROM {FollowRelation._meta.db_table} "
+                      "WHERE customer_id = ANY(%s::bigint[]) AND status = %s",
+                      [_ids_param(customer_ids), RelationStatus.ACTIVE])
+    else:
+        rows = [r for chunk in _chunks(customer_ids, 500) for r in FollowRelation.objects.filter(
+            customer_id__in=chunk, status=RelationStatus.ACTIVE).values_list("customer_id", "employee_id")]
+    for customer_id, employee_id in rows:
+        followers[customer_id].add(employee_id)
+    return followers
+
+
+def _held(customer_ids: list[int], tag_ids: set[int]) -> dict[int, set[int]]:
+    held: dict[int, set[int]] = defaultdict(set)
+    if not tag_ids:
+        return held
+    if _pg():
+        rows = _pairs(f"SELECT customer_id, tag_id FROM {Tagging._meta.db_table} "
+                      "WHERE customer_id = ANY(%s::bigint[]) AND tag_id = ANY(%s::bigint[])",
+                      [_ids_param(customer_ids), _ids_param(tag_ids)])
+    else:
+        rows = [r for chunk in _chunks(customer_ids, 500) for r in Tagging.objects.filter(
+            customer_id__in=chunk, tag_id__in=tag_ids).values_list("customer_id", "tag_id")]
+    for customer_id, tag_id in rows:
+        held[customer_id].add(tag_id)
+    return held
+
+
+def _done(rule_ids: list[int], customer_ids: list[int]) -> set[tuple[int, int]]:
+    """(rule, customer) pairs the rule tagged before (once only)."""
+    if _pg():
+        return set(_pairs(f"SELECT rule_id, customer_id FROM {RuleTagged._meta.db_table} "
+                          "WHERE customer_id = ANY(%s::bigint[]) AND rule_id = ANY(%s::bigint[])",
+                          [_ids_param(customer_ids), _ids_param(rule_ids)]))
+    return {r for chunk in _chunks(customer_ids, 500) for r in RuleTagged.objects.filter(
+        rule_id__in=rule_ids, customer_id__in=chunk).values_list("rule_id", "customer_id")}
+
+
+def _record_tagged(pairs: set[tuple[int, int]], now) -> None:
+    if not pairs:
+        return
+    if _pg():
+        ordered = sorted(pairs)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {RuleTagged._meta.db_table} (rule_id, customer_id, tagged_at) "
+                "SELECT r, c, %s FROM unnest(%s::bigint[], %s::bigint[]) AS x(r, c) ON CONFLICT DO NOTHING",
+                [now, _ids_param(r for r, _c in ordered), _ids_param(c for _r, c in ordered)],
+            )
+        return
+    RuleTagged.objects.bulk_create([RuleTagged(rule_id=r, customer_id=c, tagged_at=now) for r, c in pairs],
+                                   batch_size=500, ignore_conflicts=True)
 
 
 def _chunks(items: list, size: int = _IN_CHUNK):
@@ -164,35 +235,20 @@ def match_rows(matcher: Matcher, rows: list[tuple], *, now: dt.datetime | None =
     customer_ids = sorted({row[1] for row, _s, _m in candidates})
     rule_ids = sorted({spec.id for _r, spec, _m in candidates})
 
-    followers: dict[int, set[int]] = defaultdict(set)
+    followers: dict[int, set[int]] = {}
     if any(spec.covered_employees is not None for _r, spec, _m in candidates):
-        for chunk in _chunks(customer_ids):
-            for customer_id, employee_id in FollowRelation.objects.filter(
-                customer_id__in=chunk, status=RelationStatus.ACTIVE
-            ).values_list("customer_id", "employee_id"):
-                followers[customer_id].add(employee_id)
-
-    watched_tags = set()
+        followers = _followers(customer_ids)
+    watched_tags: set[int] = set()
     for rule_id in rule_ids:
         watched_tags |= set(rules[rule_id].tags) | rules[rule_id].exclude_tags
-    held: dict[int, set[int]] = defaultdict(set)
-    if watched_tags:
-        for chunk in _chunks(customer_ids):
-            for customer_id, tag_id in Tagging.objects.filter(
-                customer_id__in=chunk, tag_id__in=watched_tags
-            ).values_list("customer_id", "tag_id"):
-                held[customer_id].add(tag_id)
-    tag_names = dict(Tag.objects.filter(pk__in=watched_tags).values_list("pk", "name"))
-
-    done: set[tuple[int, int]] = set()
-    for chunk in _chunks(customer_ids):
-        done.update(RuleTagged.objects.filter(rule_id__in=rule_ids, customer_id__in=chunk)
-                    .values_list("rule_id", "customer_id"))
+    held = _held(customer_ids, watched_tags)
+    tag_names = dict(Tag.objects.filter(pk__in=watched_tags).values_list("pk", "name")) if watched_tags else {}
+    done = _done(rule_ids, customer_ids)
 
     counting = [r for r in rule_ids if rules[r].min_hits > 1]
     earlier: dict[tuple[int, int], list[dt.datetime]] = defaultdict(list)
     if counting:
-        oldest = min(row[5] for row, _s, _m in candidates)
+        oldest = min(_when(row[5]) for row, _s, _m in candidates)
         longest = max((rules[r].window_days or 0) for r in counting)
         qs = RuleHit.objects.filter(rule_id__in=counting).exclude(outcome=HitOutcome.EXCLUDED)
         if all(rules[r].window_days for r in counting):
@@ -208,6 +264,7 @@ def match_rows(matcher: Matcher, rows: list[tuple], *, now: dt.datetime | None =
     tagged_now: set[tuple[int, int]] = set()
     for row, spec, match in candidates:
         message_id, customer_id, _employee_id, _direction, _content, sent_at = row
+        sent_at = _when(sent_at)
         key = (spec.id, customer_id)
         if spec.covered_employees is not None and not (followers.get(customer_id, set()) & spec.covered_employees):
             continue
@@ -242,9 +299,7 @@ def match_rows(matcher: Matcher, rows: list[tuple], *, now: dt.datetime | None =
                             created_at=now))
 
     _tag(rules, to_tag)
-    if tagged_now:
-        RuleTagged.objects.bulk_create([RuleTagged(rule_id=r, customer_id=c, tagged_at=now) for r, c in tagged_now],
-                                       batch_size=5000, ignore_conflicts=True)
+    _record_tagged(tagged_now, now)
     _write_hits(hits)
     _bump_counters(hits, tagged_now)
     return counts

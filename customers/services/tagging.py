@@ -866,6 +866,10 @@ def customers_tags_add_by_actors(
         work.append((actor, ids, add_ids))
     _lock_customers({c for _a, ids, _t in work for c in ids})
     now = timezone.now()
+    labels = [actor.label for actor, _ids, _t in work]
+    if (connection.vendor == "postgresql" and all(a.employee is None and a.api_client is None for a, _i, _t in work)
+            and len(set(labels)) == len(labels) and all(labels)):
+        return _add_by_labels(work, taxonomy, source=source, job=job, now=now)
     results: list[list[tuple[int, int]]] = []
     touched: set[int] = set()
     for actor, ids, add_ids in work:
@@ -878,4 +882,42 @@ def customers_tags_add_by_actors(
         touched.update(c for c, _t in removed)
         results.append(added)
     _touch(touched, now)
+    return results
+
+
+def _add_by_labels(work, taxonomy: _Taxonomy, *, source: str, job: Job | None, now) -> list[list[tuple[int, int]]]:
+    """`customers_tags_add_by_actors` for automation actors told apart by their labels (PostgreSQL):
+    single-choice siblings removed per change (audited with its label), then every change's taggings
+    inserted by one statement whose audit rows carry each pair's label. Returns, per change, the pairs
+    it added (a pair two changes both ask for is credited to one of them)."""
+    removed: list[tuple[int, int]] = []
+    for actor, ids, add_ids in work:
+        if ids and any(taxonomy.single_choice_group(t) is not None for t in add_ids):
+            audit = _SqlAudit(actor=actor, source=source, job=job, now=now)
+            removed += _delete_siblings(dict.fromkeys(add_ids, set(ids)), taxonomy, audit)
+    index_of = {actor.label[:100]: i for i, (actor, _ids, _t) in enumerate(work)}
+    rows = sorted({(c, t, actor.label[:100]) for actor, ids, add_ids in work for t in add_ids for c in ids},
+                  key=lambda r: (r[1], r[0], r[2]))
+    results: list[list[tuple[int, int]]] = [[] for _ in work]
+    event, tag, tagging = TagEvent._meta.db_table, Tag._meta.db_table, Tagging._meta.db_table
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, 50_000):
+            cursor.execute(
+                "WITH wanted AS (SELECT DISTINCT ON (t, c) c, t, label "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS w(c, t, label) ORDER BY t, c, label), "
+                f"changed AS (INSERT INTO {tagging} (customer_id, tag_id, created_at) "
+                "SELECT c, t, %s FROM wanted ON CONFLICT (tag_id, customer_id) DO NOTHING "
+                "RETURNING customer_id, tag_id) "
+                f"INSERT INTO {event} (customer_id, tag_id, tag_name, action, source, actor_employee_id, "
+                "actor_client_id, actor_label, job_id, created_at) "
+                "SELECT changed.customer_id, changed.tag_id, COALESCE(left(tag.name, 64), ''), %s, %s, NULL, NULL, "
+                "wanted.label, %s::bigint, %s FROM changed "
+                "JOIN wanted ON wanted.c = changed.customer_id AND wanted.t = changed.tag_id "
+                f"LEFT JOIN {tag} tag ON tag.id = changed.tag_id RETURNING customer_id, tag_id, actor_label",
+                [_pg_ids(r[0] for r in chunk), _pg_ids(r[1] for r in chunk), [r[2] for r in chunk], now,
+                 TagAction.ADD, source, job.pk if job else None, now],
+            )
+            for customer_id, tag_id, label in cursor.fetchall():
+                results[index_of[label]].append((customer_id, tag_id))
+    _touch({c for added in results for c, _t in added} | {c for c, _t in removed}, now)
     return results
