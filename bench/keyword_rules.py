@@ -8,7 +8,7 @@
 
 It (re)creates `--db` (dropdb/createdb + migrate; nothing else is touched), then seeds set-based:
 `--customers` customers each followed by one of 20 employees, 100 tags in 10 groups (10 % of the
-customers hold 已成交), and `--rules` live rules with `--keywords` keywords in all (random 2–4
+customers hold 已成交), and `--rules` live rules with `--keywords` keywords in all (random 3–4
 character Chinese words), two exclude keywords each, and 已成交 as exclude tag for one rule in five.
 The `--messages` messages (10–40 characters of Chinese text, `--hit-share` of them with a keyword of
 some rule planted, 80 % from the customer) are generated in memory. Then, in one run:
@@ -90,7 +90,9 @@ def setup(db: str, redis_url: str) -> dict:
 
 
 def word(rng: random.Random) -> str:
-    return "".join(rng.choice(CHARS) for _ in range(rng.randint(2, 4)))
+    """A keyword: 3–4 characters (random 2-character words over this alphabet would occur in almost every
+    random message; real keywords do not)."""
+    return "".join(rng.choice(CHARS) for _ in range(rng.randint(3, 4)))
 
 
 def seed(args, rng: random.Random):

@@ -60,13 +60,13 @@ def test_a_worker_killed_mid_matching_resumes_without_doubles_or_gaps(small_batc
         items.append(message(c, "报价单收到了", msgid=f"q{i}", sent_at="2026-11-20T11:00:00+08:00"))
         items.append(message(c, "好的谢谢", msgid=f"r{i}", sent_at="2026-11-20T12:00:00+08:00"))
     post_messages(w, items)  # 4,500 messages, 3,000 of them with a keyword: ~225 batches of 20
-    wait_for(lambda: RuleHit.objects.count() > 100, 60, "matching to be under way")
+    wait_for(lambda: RuleHit.objects.count() > 100, 180, "matching to be under way")
     celery_worker.kill()
     left = PendingMessage.objects.count()
     assert 0 < left < 4500, "killed mid-way"
 
     celery_worker.start()  # the restarted worker queues matching itself
-    wait_for(lambda: not PendingMessage.objects.exists(), 120, "the queue to drain")
+    wait_for(lambda: not PendingMessage.objects.exists(), 400, "the queue to drain")
     hits = RuleHit.objects.all()
     assert hits.count() == 3000  # none skipped
     assert not hits.values("message_id").annotate(n=Count("id")).filter(n__gt=1).exists()  # none twice
