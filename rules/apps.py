@@ -11,8 +11,9 @@ class RulesConfig(AppConfig):
         from customers.hooks import register_messages_added_handler
         from tagportal.demo import register_demo_part
 
-        from . import demo, jobs, tasks  # noqa: F401 - job handlers and the worker signal register on import
+        from . import demo, insights, jobs, tasks  # noqa: F401 - job handlers and the worker signal register on import
         from .matching import messages_queue
 
         register_messages_added_handler(messages_queue)
         register_demo_part(demo.seed, order=60)
+        insights.register_panels()
