@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -113,6 +114,7 @@ class DashboardAdmin(admin.ModelAdmin):
             "api_base": reverse("insights-panels"),
             "filter_error": error,
             "today": timezone.localdate().isoformat(),
+            "refresh_minutes": settings.INSIGHTS_REFRESH_MINUTES,
             "i18n_texts": {
                 "untagged": _("{n} 位客户没有任何企业标签"),
                 "untagged_share": _("（占 {share}%，共 {total} 位客户）"),

@@ -16,6 +16,7 @@ constraint): a snapshot is history and a deleted tag simply stops being shown.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -107,3 +108,25 @@ class DailyFollowup(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["day", "cohort"], name="insights_followup_day")]
+
+
+class DailyRelation(models.Model):
+    """A follow relation added (`new`: still active) or ended (`lost`: lost / deleted) on a local day,
+    with its customer's cohort: the live table's rows of the last `HORIZON_DAYS`, narrowed so that
+    "new / lost customers per day, department or employee" count distinct customers exactly (the
+    customer list's `added_*` / `lost_*` with `department` or `follower`) without a semi-join on
+    visibility per row. One index holds every column the panels read (index-only scans)."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=4)  # "new" | "lost"
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    employee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    customer_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind", "day"], include=["cohort", "employee", "customer_id"],
+                         name="insights_relday"),
+        ]

@@ -5,10 +5,11 @@ Visibility is the customer list's, exactly: customers through `customers.selecto
 tags through `tags.selectors.visible_tags`. Every number links to the customer list filtered to
 the customers behind it; where the panel counts customers, the list shows the same number.
 
-Two kinds of panels:
-- **live**: counted exactly on each request, on indexed date ranges (new and lost customers);
-- **aggregated**: read from the cohort aggregates refreshed by `insights.refresh_aggregates`
-  (coverage, top and unused tags, tagging activity, follow-ups); they carry `as_of`.
+Every built-in panel reads the aggregates refreshed by `insights.refresh_aggregates` (they carry
+`as_of`, shown as "数据截至"): counting exactly on the live tables took seconds at 1M customers
+(bench/insights.py prints both). The aggregates keep what the exact count needs — each customer's
+cohort (the set of its active followers, which decides who sees it) and, for new and lost customers,
+the relations themselves — so the figures equal the customer list's as of that time.
 """
 
 from __future__ import annotations
@@ -18,21 +19,29 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q, Sum
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from customers.models import FollowRelation, RelationStatus, TagSource
-from customers.selectors import ENDED_STATUSES, local_settings, visible_follower_ids
+from customers.models import TagSource
+from customers.selectors import local_settings, visible_follower_ids
 from org.models import Department, Employee, Role
 from tagportal.errors import ValidationFailed
 from tags.models import Tag, TagGroup
 from tags.selectors import visible_tag_groups, visible_tags
 
-from .models import Cohort, CohortGroupCount, CohortMember, CohortTagCount, DailyFollowup, DailyTagActivity, Snapshot
+from .models import (
+    Cohort,
+    CohortGroupCount,
+    CohortMember,
+    CohortTagCount,
+    DailyFollowup,
+    DailyRelation,
+    DailyTagActivity,
+    Snapshot,
+)
 from .registry import PanelData, PanelQuery, Series, customer_list_url
 from .services import HORIZON_DAYS
 
@@ -110,15 +119,19 @@ def latest_snapshot() -> Snapshot | None:
     return Snapshot.objects.order_by("-refreshed_at", "-pk").first()
 
 
-def cohort_condition(q: PanelQuery, field: str = "cohort_id") -> Q | None:
-    """The cohorts `q.viewer` sees and, with a department, those with a member of exactly that
-    department: as a condition on `field` (None: every cohort)."""
+def _department_members(department: Department):
+    return Employee.departments.through.objects.filter(department_id=department.pk).values("employee_id")
+
+
+def cohort_condition(q: PanelQuery, field: str = "cohort_id", *, department: bool = True) -> Q | None:
+    """The cohorts `q.viewer` sees and, with a department (unless `department=False`), those with a
+    member of exactly that department: as a condition on `field` (None: every cohort)."""
     condition = Q()
     followers = visible_follower_ids(q.viewer)
     if followers is not None:
         members = CohortMember.objects.filter(employee_id__in=followers)
         condition &= Q(**{f"{field}__in": members.values("cohort_id")})
-    if q.department is not None:
+    if department and q.department is not None:
         in_department = Employee.departments.through.objects.filter(department_id=q.department.pk)
         members = CohortMember.objects.filter(employee_id__in=in_department.values("employee_id"))
         condition &= Q(**{f"{field}__in": members.values("cohort_id")})
@@ -311,40 +324,24 @@ def followups(q: PanelQuery) -> PanelData:
                      as_of=snapshot.refreshed_at if snapshot else None)
 
 
-# ---------------------------------------------------------------- customers (live, exact)
-
-
-def _day_bounds(q: PanelQuery) -> tuple[dt.datetime, dt.datetime]:
-    start = timezone.make_aware(dt.datetime.combine(q.date_from, dt.time.min))
-    end = timezone.make_aware(dt.datetime.combine(q.date_to + dt.timedelta(days=1), dt.time.min))
-    return start, end
+# ---------------------------------------------------------------- customers (aggregated relations)
 
 
 def _relations(q: PanelQuery, *, lost: bool):
-    """Follow relations added (active) or ended (lost/deleted) within the days of `q`, of customers
-    the viewer sees, with the department on the same relation: exactly the customer list's
-    `added_from/added_to` (or `lost_from/lost_to`) with `department`."""
-    start, end = _day_bounds(q)
-    if lost:
-        rel = FollowRelation.objects.filter(status__in=ENDED_STATUSES, ended_at__gte=start, ended_at__lt=end)
-    else:
-        rel = FollowRelation.objects.filter(status=RelationStatus.ACTIVE, added_at__gte=start, added_at__lt=end)
+    """Follow relations added (still active) or ended (lost/deleted) within the days of `q`, of
+    customers the viewer sees, with the department on the same relation: exactly the customer list's
+    `added_from/added_to` (or `lost_from/lost_to`) with `department`, as of the aggregates."""
+    rows = DailyRelation.objects.filter(kind="lost" if lost else "new", day__gte=q.date_from, day__lte=q.date_to)
+    condition = cohort_condition(q, department=False)
+    if condition is not None:
+        rows = rows.filter(condition)
     if q.department is not None:
-        rel = rel.filter(employee__departments=q.department)
-    followers = visible_follower_ids(q.viewer)
-    if followers is not None:
-        rel = rel.filter(Exists(FollowRelation.objects.filter(
-            customer_id=OuterRef("customer_id"), status=RelationStatus.ACTIVE, employee_id__in=followers
-        )))
-    return rel
+        rows = rows.filter(employee_id__in=_department_members(q.department))
+    return rows
 
 
 def _per_day(q: PanelQuery, *, lost: bool) -> dict[dt.date, int]:
-    field = "ended_at" if lost else "added_at"
-    rows = (
-        _relations(q, lost=lost).annotate(day=TruncDate(field)).values("day")
-        .annotate(n=Count("customer_id", distinct=True)).order_by()
-    )
+    rows = _relations(q, lost=lost).values("day").annotate(n=Count("customer_id", distinct=True)).order_by()
     with local_settings(jit="off"):
         return {r["day"]: r["n"] for r in rows}
 
@@ -352,9 +349,11 @@ def _per_day(q: PanelQuery, *, lost: bool) -> dict[dt.date, int]:
 def customers_daily(q: PanelQuery) -> PanelData:
     """New customers per day (a follow relation added that day, still active) and lost ones (a
     relation ended that day: the customer removed the employee, or the employee the customer)."""
+    snapshot = latest_snapshot()
     new, lost = _per_day(q, lost=False), _per_day(q, lost=True)
     days = q.days
     return PanelData(
+        as_of=snapshot.refreshed_at if snapshot else None,
         categories=_day_labels(q), category_keys=days,
         series=[
             Series("new", _("新增客户"), [new.get(d, 0) for d in days],
@@ -404,9 +403,11 @@ def customers_by_department(q: PanelQuery) -> PanelData:
     depts = Department.objects.in_bulk(ids)
     ids = [d for d in ids if d in depts]
     paths = _department_paths()
+    snapshot = latest_snapshot()
     span = {"from": q.date_from.isoformat(), "to": q.date_to.isoformat()}
     return PanelData(
         categories=[paths.get(d, depts[d].name) for d in ids], category_keys=ids,
+        as_of=snapshot.refreshed_at if snapshot else None,
         series=[
             Series("new", _("新增客户"), [new.get(d, 0) for d in ids],
                    [customer_list_url(department=d, added_from=span["from"], added_to=span["to"]) for d in ids]),
@@ -423,10 +424,12 @@ def customers_by_employee(q: PanelQuery) -> PanelData:
     ids = sorted(set(new) | set(lost), key=lambda e: (-(new.get(e, 0)), -(lost.get(e, 0)), e))[:TOP_EMPLOYEES]
     people = Employee.objects.in_bulk(ids)
     ids = [e for e in ids if e in people]
+    snapshot = latest_snapshot()
     span = {"from": q.date_from.isoformat(), "to": q.date_to.isoformat()}
     return PanelData(
         categories=[people[e].name or people[e].userid for e in ids],
         category_keys=[people[e].userid for e in ids],
+        as_of=snapshot.refreshed_at if snapshot else None,
         series=[
             Series("new", _("新增客户"), [new.get(e, 0) for e in ids],
                    [customer_list_url(**q.list_params(follower=people[e].userid, added_from=span["from"],

@@ -24,6 +24,7 @@ from .models import (
     CohortMember,
     CohortTagCount,
     DailyFollowup,
+    DailyRelation,
     DailyTagActivity,
     Snapshot,
 )
@@ -102,7 +103,8 @@ def aggregates_refresh(*, now: dt.datetime | None = None) -> Snapshot:
     since = now - dt.timedelta(days=HORIZON_DAYS)
     tagevents, tagging, tags = _t(TagEvent), _t(Tagging), _t(Tag)
     with local_settings(work_mem="128MB", jit="off"), connection.cursor() as cursor:
-        for model in (DailyFollowup, DailyTagActivity, CohortGroupCount, CohortTagCount, CohortMember, Cohort):
+        for model in (DailyRelation, DailyFollowup, DailyTagActivity, CohortGroupCount, CohortTagCount,
+                      CohortMember, Cohort):
             cursor.execute(f"DELETE FROM {_t(model)}")
         _create_customer_cohorts(cursor)
         _fill_members()
@@ -134,6 +136,19 @@ def aggregates_refresh(*, now: dt.datetime | None = None) -> Snapshot:
                 f"JOIN insights_cc cc ON cc.customer_id = x.customer_id WHERE x.{column} >= %s "
                 f"GROUP BY 1, cc.cohort_id",
                 [tz, kind, since],
+            )
+        relations = _t(FollowRelation)
+        for kind, column, condition in (
+            ("new", "added_at", "r.status = %s"),
+            ("lost", "ended_at", "r.status IN (%s, %s) AND r.ended_at IS NOT NULL"),
+        ):
+            statuses = [RelationStatus.ACTIVE] if kind == "new" else [RelationStatus.LOST, RelationStatus.DELETED]
+            day = _local_day(f"r.{column}")
+            cursor.execute(
+                f"INSERT INTO {_t(DailyRelation)} (day, kind, cohort_id, employee_id, customer_id) "
+                f"SELECT {day}, %s, cc.cohort_id, r.employee_id, r.customer_id FROM {relations} r "
+                f"JOIN insights_cc cc ON cc.customer_id = r.customer_id WHERE {condition} AND r.{column} >= %s",
+                [tz, kind, *statuses, since],
             )
         cursor.execute("SELECT COUNT(*) FROM insights_cc")
         customers = cursor.fetchone()[0]

@@ -62,6 +62,21 @@ def build_department(w, key: str, dept, staff, scoped_tag, open_tags, n_new: int
 
 @pytest.fixture(name="world")
 def world_fixture(db, settings):
+    return build_world(settings)
+
+
+@pytest.fixture(name="live_world")
+def live_world_fixture(transactional_db, settings):
+    """The same world, committed: for the live server a browser talks to."""
+    from django.apps import apps
+
+    from org.roles import sync_role_permissions
+
+    sync_role_permissions(apps)  # an earlier transactional test may have flushed the role groups' permissions
+    return build_world(settings)
+
+
+def build_world(settings) -> SimpleNamespace:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     w = SimpleNamespace()
     w.company = DepartmentFactory(name="示例公司")
@@ -92,6 +107,8 @@ def world_fixture(db, settings):
     w.lost_bj = add_customer("北京流失客户", [w.staff_bj, w.staff_bj2], added=days_ago(20))
     end(w.lost_bj, w.staff_bj, on=days_ago(2))
     end(w.sh_customers[0], w.staff_sh, on=days_ago(1), status=RelationStatus.DELETED)
+    # 沉睡客户: put on a 北京 customer 100 days ago, unused since (a clean-up candidate still carried)
+    tag(w.bj_customers[1], w.dormant, source="import", when=local(days_ago(100)))
     # an untagged customer nobody follows any more (only enterprise-level viewers see it)
     w.orphan = add_customer("无人跟进客户", [], added=days_ago(40))
     w.snapshot = aggregates_refresh()

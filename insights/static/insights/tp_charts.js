@@ -149,9 +149,8 @@
   }
 
   function hasData(spec) {
-    return (spec.series || []).some(function (s) {
-      return (s.data || []).some(function (v) { return v; });
-    });
+    // zeros are data too (a quiet week, a tag nobody carries); only no points at all is "empty"
+    return (spec.series || []).some(function (s) { return (s.data || []).length > 0; });
   }
 
   /** Draw `spec` into element `el`; returns the ECharts instance (or null when empty). */
