@@ -11,8 +11,9 @@ class ChannelsConfig(AppConfig):
         from customers.hooks import register_relation_added_handler
         from tagportal.demo import register_demo_part
 
-        from . import demo, services
+        from . import demo, insights, services
 
         # The trigger, in one place: every new or returning follow relation, inside customer_upsert's transaction.
         register_relation_added_handler(services.handle_relation_added)
         register_demo_part(demo.seed, order=40)
+        insights.register_panels()  # 数据看板: adds per code per day, retention (insights' registry)

@@ -43,6 +43,12 @@
       box.textContent = fmt(texts.new_lost, { new: s.new, lost: s.lost });
     } else if (s.changes !== undefined) {
       box.textContent = fmt(texts.changes, { n: s.changes });
+    } else if (s.added !== undefined) {
+      box.textContent = fmt(texts.added, { n: s.added });
+    } else if (s.hits !== undefined) {
+      box.textContent = fmt(texts.hits, { n: s.hits });
+    } else if (s.tagged !== undefined) {
+      box.textContent = fmt(texts.tagged, { n: s.tagged });
     } else if (s.customers !== undefined) {
       box.textContent = fmt(texts.customers, { n: s.customers });
     }
