@@ -23,6 +23,7 @@ WELCOME = "您好，欢迎来到我们的车展展台！"
 @pytest.fixture
 def expo(wecom_fake, django_capture_on_commit_callbacks):
     EmployeeFactory(userid="zhangwei", name="张伟")
+    wecom_fake.state.add_user("zhangwei", "张伟")  # in WeCom too: the code becomes a contact way there
     _group, (expo_tag,) = make_tag_group("来源", tags=["车展"])
     with django_capture_on_commit_callbacks(execute=True):
         code = channel_code_create(actor=Actor(label="test"), data={
@@ -94,3 +95,12 @@ def test_an_edit_never_sends_the_welcome_again(wecom_fake, expo, django_capture_
                                                         external_userid="wmEXPO", WelcomeCode="WELCOMEx"))
         wecom_events_process()
     assert len(wecom_fake.calls("externalcontact/send_welcome_msg")) == 1
+
+
+def test_another_app_sending_is_retried_within_the_window(wecom_fake, expo, django_capture_on_commit_callbacks):
+    """41096: another app holds the code right now and may still fail; WeCom's docs say retry."""
+    wecom_fake.fail("externalcontact/send_welcome_msg", 41096, times=1)
+    arrive(wecom_fake, django_capture_on_commit_callbacks)
+    assert [c.errcode for c in wecom_fake.calls("externalcontact/send_welcome_msg")] == [41096, 0]
+    assert WeComEvent.objects.get().payload["welcome"] == {"sent": True}
+    assert len(wecom_fake.state.welcome_messages) == 1
