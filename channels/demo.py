@@ -167,4 +167,4 @@ def seed(*, stdout=None, seed: int = 42, **options) -> None:
             a, b = _recent(code, spec, rng, now)
             recent, lost = recent + a, lost + b
     _out(stdout, f"channels: {made} channel codes, {backfilled} earlier relations counted as their adds, "
-                 f"{recent} customers added through them in the last {HISTORY_DAYS} days ({lost} lost since).")
+                 f"{recent} adds through them in the last {HISTORY_DAYS} days ({lost} lost since).")
