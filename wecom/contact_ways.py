@@ -44,7 +44,10 @@ def _schedule(code_id: int) -> None:
         pending.discard(code_id)
         from .sync_tasks import sync_contact_way
 
-        sync_contact_way.delay(code_id)
+        try:
+            sync_contact_way.delay(code_id)
+        except Exception:  # noqa: BLE001 - the code is saved; WeCom's side must not turn that into an error
+            logger.exception("could not queue the contact way sync of channel code %s", code_id)
 
     transaction.on_commit(run)
 
@@ -66,7 +69,10 @@ def on_code_deleted(*, code) -> None:
         def run() -> None:
             from .sync_tasks import delete_contact_way
 
-            delete_contact_way.delay(config_id)
+            try:
+                delete_contact_way.delay(config_id)
+            except Exception:  # noqa: BLE001 - the code is deleted; log what WeCom keeps
+                logger.exception("could not queue the deletion of contact way %s", config_id)
 
         transaction.on_commit(run)
 

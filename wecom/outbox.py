@@ -27,6 +27,10 @@ every change). Two steps, run by the `wecom.push_outbox` task:
    (`externalcontact/get`, each follower's tags) and only what is still missing is sent: mark_tag
    is idempotent, and so nothing is lost and no change is sent twice.
 
+The first pass starts at the audit's beginning (coalesced per customer, that is each customer's
+current tags); a full pull makes WeCom's tags the portal's and moves the position to the audit's end.
+A relation WeCom does not have (84061, e.g. a customer a CRM created) is skipped, not retried.
+
 Tags without a WeCom id (`Tag.external_id`) are skipped; the corp-tag push
 (`wecom.taxonomy`) runs first in each pass, so a tag created in the portal has its id by then.
 """
@@ -46,11 +50,13 @@ from django.utils import timezone
 from customers.models import FollowRelation, RelationStatus, TagEvent, Tagging, TagSource
 from tags.models import Tag
 
+from .client import WeComError
 from .sync_models import OutboxCursor, OutboxItem, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
 READ_BATCH = 5000
+NOT_EXTERNAL_CONTACT = 84061
 MAX_ATTEMPTS = 8
 GAP_SECONDS = 120  # SQLite: a gap older than this is final
 GAP_SETTLE_SECONDS = 1.0  # PostgreSQL: record the gap's xid horizon at least this long after it was seen
@@ -338,8 +344,11 @@ def _failed(item: OutboxItem, exc: Exception, result: PushResult) -> None:
 
 def _send(api, item: OutboxItem, *, resume: bool) -> tuple[list[dict], int]:
     """The mark_tag calls of one item; on resume only what WeCom does not show yet."""
+    # Active relations of active employees (a departed one's customers wait for 离职继承; WeCom
+    # refuses to mark on their behalf).
     relations = list(
-        FollowRelation.objects.filter(customer_id=item.customer_id, status=RelationStatus.ACTIVE)
+        FollowRelation.objects.filter(customer_id=item.customer_id, status=RelationStatus.ACTIVE,
+                                      employee__status="active")
         .select_related("employee", "customer").order_by("added_at", "pk")
     )
     if not relations:
@@ -372,7 +381,12 @@ def _send(api, item: OutboxItem, *, resume: bool) -> tuple[list[dict], int]:
         if not add and not remove:
             continue
         payload = {"userid": userid, "external_userid": external_userid, "add_tag": add, "remove_tag": remove}
-        api.post("externalcontact/mark_tag", payload)
+        try:
+            api.post("externalcontact/mark_tag", payload)
+        except WeComError as exc:
+            if exc.errcode != NOT_EXTERNAL_CONTACT:
+                raise
+            payload["skipped"] = "not an external contact of this employee in WeCom"
         calls.append(payload)
     return calls, skipped
 
@@ -385,7 +399,12 @@ def _wecom_tags(api, external_userid: str) -> dict[str, set[str]]:
         params = {"external_userid": external_userid}
         if cursor:
             params["cursor"] = cursor
-        answer = api.get("externalcontact/get", **params)
+        try:
+            answer = api.get("externalcontact/get", **params)
+        except WeComError as exc:
+            if exc.errcode != NOT_EXTERNAL_CONTACT:
+                raise
+            return have
         for follower in answer.get("follow_user") or []:
             have[str(follower.get("userid"))] = {
                 str(t.get("tag_id")) for t in follower.get("tags") or [] if int(t.get("type", 1) or 1) == 1}

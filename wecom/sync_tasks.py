@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import contextmanager
 
@@ -15,6 +16,8 @@ from celery import shared_task
 from django.db import connection
 
 from . import conf
+
+logger = logging.getLogger(__name__)
 
 PUSH_SECONDS = 30
 
@@ -91,21 +94,35 @@ def send_transfer(transfer_id: int) -> int:
     return wecom_transfer_send(transfer_id=transfer_id)
 
 
-@shared_task(name="wecom.sync_contact_way", ignore_result=True, autoretry_for=(Exception,), retry_backoff=5,
-             retry_backoff_max=600, max_retries=8)
-def sync_contact_way(code_id: int) -> str:
+@shared_task(name="wecom.sync_contact_way", ignore_result=True, bind=True, max_retries=8)
+def sync_contact_way(self, code_id: int) -> str:
+    """Create or update a code's contact way; WeCom busy or unreachable: retried with backoff (on a
+    worker); refused: logged (the code keeps working in the portal, without WeCom's QR code)."""
     if not conf.api_configured():
         return ""
+    from .client import WeComError
     from .contact_ways import contact_way_sync
 
-    return contact_way_sync(code_id=code_id)
+    try:
+        return contact_way_sync(code_id=code_id)
+    except WeComError as exc:
+        if exc.retryable and not self.request.is_eager:
+            raise self.retry(exc=exc, countdown=min(5 * 2 ** self.request.retries, 600)) from exc
+        logger.warning("contact way of channel code %s not synced: %s", code_id, exc)
+        return ""
 
 
-@shared_task(name="wecom.delete_contact_way", ignore_result=True, autoretry_for=(Exception,), retry_backoff=5,
-             retry_backoff_max=600, max_retries=8)
-def delete_contact_way(config_id: str) -> bool:
+@shared_task(name="wecom.delete_contact_way", ignore_result=True, bind=True, max_retries=8)
+def delete_contact_way(self, config_id: str) -> bool:
     if not conf.api_configured():
         return False
+    from .client import WeComError
     from .contact_ways import contact_way_delete
 
-    return contact_way_delete(config_id=config_id)
+    try:
+        return contact_way_delete(config_id=config_id)
+    except WeComError as exc:
+        if exc.retryable and not self.request.is_eager:
+            raise self.retry(exc=exc, countdown=min(5 * 2 ** self.request.retries, 600)) from exc
+        logger.warning("contact way %s not deleted in WeCom: %s", config_id, exc)
+        return False

@@ -188,3 +188,16 @@ def test_an_event_committed_after_a_later_one_is_not_skipped(wecom_fake, setting
     xmin = outbox._xid_bounds()[0]
     assert all(horizon is not None and xmin < horizon for *_ids, _seen, horizon in OutboxCursor.objects.get(pk=1).gaps)
     assert TagEvent.objects.count() == 2
+
+
+def test_a_relation_wecom_does_not_have_is_skipped_not_retried(world):
+    """A customer a CRM created in the portal only: WeCom answers 84061; nothing to retry."""
+    from customers.models import Customer, FollowRelation
+
+    c = Customer.objects.create(external_userid="wmCRMONLY", name="CRM")
+    FollowRelation.objects.create(customer=c, employee=world["zhang"])
+    customer_tags_update(actor=ADMIN, customer=c, add=[world["vip"].pk], source=TagSource.API)
+    push()
+    item = OutboxItem.objects.get(customer=c)
+    assert item.status == "done" and item.attempts == 1
+    assert item.sent[0]["skipped"]
