@@ -153,6 +153,10 @@ def aggregates_refresh(*, now: dt.datetime | None = None) -> Snapshot:
         cursor.execute("SELECT COUNT(*) FROM insights_cc")
         customers = cursor.fetchone()[0]
         cursor.execute("DROP TABLE insights_cc")
+        if connection.vendor == "postgresql":  # fresh tables: give the planner their sizes (the panels' plans)
+            for model in (Cohort, CohortMember, CohortTagCount, CohortGroupCount, DailyTagActivity, DailyFollowup,
+                          DailyRelation):
+                cursor.execute(f"ANALYZE {_t(model)}")
     snapshot = Snapshot.objects.create(
         refreshed_at=now, seconds=round(time.monotonic() - started, 3), customers=customers,
         cohorts=Cohort.objects.count(),
