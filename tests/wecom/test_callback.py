@@ -185,3 +185,25 @@ def test_no_login_and_no_csrf_token_needed(wecom_fake):
     assert post_event(wecom_fake, TAG_EVENT, client=client).content == b"success"
     assert WeComEvent.objects.filter(status__in=[EventStatus.IGNORED, EventStatus.PENDING, EventStatus.DONE,
                                                  EventStatus.FAILED]).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [("another corp's echostr", 403), ("echostr not base64", 400), ("missing nonce", 400),
+     ("truncated echostr", 400)],
+)
+def test_bad_url_checks(wecom_fake, case, status):
+    crypto = wecom_fake.crypto
+    echostr = {
+        "another corp's echostr": crypto.encrypt("123", receive_id="wwsomeoneelse"),
+        "echostr not base64": "%%%",
+        "missing nonce": crypto.encrypt("123"),
+        "truncated echostr": base64.b64encode(base64.b64decode(crypto.encrypt("123"))[:-16]).decode(),
+    }[case]
+    params = {"timestamp": "1", "nonce": "2", "echostr": echostr,
+              "msg_signature": crypto.signature("1", "2", echostr)}
+    if case == "missing nonce":
+        params.pop("nonce")
+    response = Client().get(CALLBACK, params)
+    assert response.status_code == status
+    assert response.content != b"123"
