@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -76,8 +77,10 @@ def setup(db: str, redis_url: str) -> dict:
     run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db])
     run(["createdb", "-h", "127.0.0.1", "-U", "postgres", db])
     env = dict(os.environ)
+    # Production settings on loopback: DEBUG off, no TLS in front (HTTPS off), a throwaway key.
     env.update(DATABASE_URL=f"{PG}/{db}", CELERY_BROKER_URL=redis_url, CELERY_TASK_ALWAYS_EAGER="false",
-               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING")
+               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING", HTTPS="false",
+               ALLOWED_HOSTS="127.0.0.1,localhost", SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(50))
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     import django
