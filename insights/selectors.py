@@ -90,10 +90,10 @@ def parse_panel_query(params: Mapping[str, str], *, viewer: Employee | None) -> 
         date_from = date_from or (date_to - dt.timedelta(days=DEFAULT_DAYS - 1))
         if date_from > date_to:
             errors["from"] = _("开始日期不能晚于结束日期")
-        elif (date_to - date_from).days + 1 > MAX_DAYS:
-            errors["to"] = _("日期范围最多 %(n)s 天") % {"n": MAX_DAYS}
         elif date_from < today - dt.timedelta(days=HORIZON_DAYS - 1):
             errors["from"] = _("最早可查 %(day)s") % {"day": (today - dt.timedelta(days=HORIZON_DAYS - 1)).isoformat()}
+        elif (date_to - date_from).days + 1 > MAX_DAYS:
+            errors["to"] = _("日期范围最多 %(n)s 天") % {"n": MAX_DAYS}
         elif date_to > today + dt.timedelta(days=1):
             errors["to"] = _("结束日期不能晚于今天")
     if errors:
