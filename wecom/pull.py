@@ -10,7 +10,8 @@ it: a worker killed mid-pull resumes at the page it was on. It only writes what 
 second pull changes nothing (and says so in its counts).
 
 What the pull does and does not do:
-- departments are created/updated by WeCom id (`external_id`); employees by userid (new ones as
+- departments are created/updated by WeCom id (`external_id`; an unlinked one of the same name under
+  the same parent is adopted); employees by userid (new ones as
   staff with no password; WeCom's status 5 marks them departed); accounts not in WeCom (e.g. the
   portal's own admins) are left alone;
 - corp tags follow WeCom (created, renamed, deleted), then portal tags WeCom lacks are queued for
@@ -65,8 +66,17 @@ def department_apply(row: dict, *, parent: Department | None) -> bool:
     department = Department.objects.filter(external_id=ext).first()
     name, order = _dept_name(row), int(row.get("order") or 0)
     if department is None:
-        org_services.department_create(actor=WECOM_ACTOR, name=name, parent=parent, order=order, external_id=ext)
-        return True
+        # A department made in the portal before it was connected: the one of that name under the
+        # same parent, not linked yet, is WeCom's.
+        department = Department.objects.filter(name=name, parent=parent, external_id__isnull=True).first()
+        if department is None:
+            org_services.department_create(actor=WECOM_ACTOR, name=name, parent=parent, order=order,
+                                           external_id=ext)
+            return True
+        org_services.department_update(actor=WECOM_ACTOR, department=department, external_id=ext)
+        adopted = True
+    else:
+        adopted = False
     changes = {}
     if department.name != name:
         changes["name"] = name
@@ -76,7 +86,7 @@ def department_apply(row: dict, *, parent: Department | None) -> bool:
         changes["order"] = order
     if changes:
         org_services.department_update(actor=WECOM_ACTOR, department=department, **changes)
-    return bool(changes)
+    return bool(changes) or adopted
 
 
 def departments_apply(rows: list[dict]) -> int:

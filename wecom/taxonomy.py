@@ -109,8 +109,9 @@ def taxonomy_retry_failed() -> int:
 
 def taxonomy_push_all() -> int:
     """Queue every portal tag WeCom does not know yet (after connecting a corp, after a pull)."""
-    ids = list(Tag.objects.filter(external_id__isnull=True).order_by("group_id", "order", "id")
-               .values_list("pk", flat=True))
+    queued = TaxonomyPush.objects.filter(kind="tag", status=OutboxStatus.PENDING).values("object_id")
+    ids = list(Tag.objects.filter(external_id__isnull=True).exclude(pk__in=queued)
+               .order_by("group_id", "order", "id").values_list("pk", flat=True))
     TaxonomyPush.objects.bulk_create([TaxonomyPush(kind="tag", action="created", object_id=pk) for pk in ids])
     return len(ids)
 

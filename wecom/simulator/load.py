@@ -7,6 +7,7 @@ from __future__ import annotations
 from org.models import Department, Employee, EmployeeStatus
 from tags.models import Tag
 
+from ..taxonomy import group_wecom_name
 from .state import CorpTag, CorpTagGroup
 
 
@@ -32,7 +33,9 @@ def load_portal(sim) -> dict[str, int]:
             group_id = tag.group.external_id or f"egportal{tag.group_id}"
             group = state.tag_groups.get(group_id)
             if group is None:
-                group = state.tag_groups[group_id] = CorpTagGroup(group_id=group_id, group_name=tag.group.name[:30])
+                # named as the corp-tag push names it (wecom.mapping: the group's path)
+                group = state.tag_groups[group_id] = CorpTagGroup(group_id=group_id,
+                                                                  group_name=group_wecom_name(tag.group))
             group.tag.append(CorpTag(id=tag.external_id, name=tag.name, order=tag.order))
             tags += 1
     return {"departments": len(departments), "users": users, "tags": tags}
