@@ -55,6 +55,12 @@ class WeComEvent(models.Model):
             models.Index(
                 fields=["id"], name="wecom_event_open", condition=models.Q(status__in=["pending", "failed"])
             ),
+            # "Is an earlier event of this customer still open?" reads only the open events: a key
+            # with a long history (tag events, a busy customer) costs nothing.
+            models.Index(
+                fields=["order_key", "id"], name="wecom_event_open_key",
+                condition=models.Q(status__in=["pending", "failed"]),
+            ),
         ]
 
     def __str__(self) -> str:
