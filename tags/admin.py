@@ -535,9 +535,11 @@ class TagForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["name"].max_length = None
-        self.fields["name"].widget.attrs.pop("maxlength", None)
-        self.fields["order"].required = False
+        if "name" in self.fields:  # absent when shown read-only (staff, managers)
+            self.fields["name"].max_length = None
+            self.fields["name"].widget.attrs.pop("maxlength", None)
+        if "order" in self.fields:
+            self.fields["order"].required = False
 
     def validate_unique(self):
         pass

@@ -65,6 +65,18 @@ def test_staff_sees_only_visible_groups_read_only_locked_greyed(taxonomy, compan
     assert client.get(ADD).status_code == 403
 
 
+def test_staff_opens_a_tag_read_only(taxonomy, company):
+    """A manager clicks a tag in 企业标签: a read-only page, not a server error; a POST changes nothing."""
+    client = login(company.manager)
+    tag = taxonomy.level_tags[0]
+    r = client.get(f"/tags/tag/{tag.pk}/change/")
+    assert r.status_code == 200
+    assert "VIP客户" in r.content.decode()
+    r = client.post(f"/tags/tag/{tag.pk}/change/", {"group": taxonomy.level.pk, "name": "改名", "order": "1"})
+    assert r.status_code == 403
+    assert Tag.objects.get(pk=tag.pk).name == "VIP客户"
+
+
 def test_create_group_with_scope_and_sub_departments(tag_admin, company):
     r = login(tag_admin).post(ADD, form_data(name=" 华北 ", departments=[company.north.pk],
                                              include_sub_departments="on", locked="on"))
