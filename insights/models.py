@@ -127,6 +127,6 @@ class DailyRelation(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["kind", "day"], include=["cohort", "employee", "customer_id"],
-                         name="insights_relday"),
+            # every column as a key (not INCLUDE, which SQLite lacks): index-only scans on PostgreSQL
+            models.Index(fields=["kind", "day", "cohort", "employee", "customer_id"], name="insights_relday_all"),
         ]
