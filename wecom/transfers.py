@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -102,12 +103,16 @@ def _send_batch(api, transfer: Transfer, takeover: str, items: list[WeComTransfe
         payload["transfer_success_msg"] = _("您好，您的服务已升级，后续将由我的同事接替我的工作，继续为您服务。")[
             :SUCCESS_MESSAGE_MAX]
     now = timezone.now()
+    # Marked as sent (answer unknown) before the call, committed: a worker dying after WeCom took the
+    # call never sends these customers twice; polling settles them (found in transfer_result: errcode 0).
+    WeComTransferItem.objects.filter(pk__in=[i.pk for i in items]).update(sent_at=now, errcode=None)
     try:
         answer = api.post(path, payload)
         codes = {str(c.get("external_userid")): int(c.get("errcode", 0) or 0) for c in answer.get("customer") or []}
     except WeComError as exc:
-        if exc.retryable:
-            raise  # nothing recorded: the task (or the next poll) sends the batch again
+        if exc.retryable:  # not taken: send the batch again later (the task, or the next poll)
+            WeComTransferItem.objects.filter(pk__in=[i.pk for i in items]).update(sent_at=None)
+            raise
         codes = {i.external_userid: exc.errcode for i in items}
     with transaction.atomic():
         for item in items:
@@ -121,7 +126,9 @@ def _send_batch(api, transfer: Transfer, takeover: str, items: list[WeComTransfe
 def wecom_transfers_poll(*, api=None) -> int:
     """Read transfer_result for every pair with customers still on their way; returns updates."""
     api = api or _client()
-    open_items = WeComTransferItem.objects.filter(errcode=0).exclude(status__in=FINAL_TRANSFER_STATUSES)
+    # Started in WeCom (errcode 0), or sent by a worker that died before it read the answer.
+    open_items = WeComTransferItem.objects.filter(
+        Q(errcode=0) | Q(errcode__isnull=True, sent_at__isnull=False)).exclude(status__in=FINAL_TRANSFER_STATUSES)
     # Unsent items of a transfer whose send task was lost: send them first.
     unsent = WeComTransferItem.objects.filter(sent_at__isnull=True).values_list("transfer_id", flat=True)
     for transfer_id in set(unsent):
@@ -141,9 +148,10 @@ def wecom_transfers_poll(*, api=None) -> int:
                 if found is not None and found["status"] != item.status:
                     item.status = found["status"]
                     item.takeover_time = found["takeover_time"]
+                    item.errcode = 0  # WeCom has it: the call went through
                     updated += 1
                 changed.append(item)
-            WeComTransferItem.objects.bulk_update(changed, ["status", "takeover_time", "checked_at"])
+            WeComTransferItem.objects.bulk_update(changed, ["status", "takeover_time", "checked_at", "errcode"])
     return updated
 
 
@@ -203,6 +211,8 @@ def transfer_status_text(item: WeComTransferItem) -> str:
         return _("待提交")
     if item.errcode:
         return _("提交失败（错误码 %(code)s）") % {"code": item.errcode}
+    if item.errcode is None:
+        return _("已提交，等待企业微信确认")
     return str(WeComTransferStatus(item.status).label) if item.status is not None else _("已提交")
 
 

@@ -126,3 +126,23 @@ def test_unassigned_list_maps_wecom_rows_to_portal_employees_and_customers(wecom
     assert cursor == "" and len(more) == N + 1 - 100
     unknown = next(r for r in more if r.external_userid == "wmUNKNOWN")
     assert unknown.customer is None and unknown.employee == zhang
+
+
+def test_a_batch_whose_answer_was_lost_is_not_sent_again_and_polling_settles_it(
+        wecom_fake, people, django_capture_on_commit_callbacks):
+    """The worker died after WeCom took the call, before it stored the answer."""
+    from wecom.transfers import wecom_transfer_send
+
+    sim = wecom_fake
+    zhang, lina, customers = people
+    sim.state.users["zhangwei"].status = 5
+    with django_capture_on_commit_callbacks(execute=True):
+        transfer = transfer_start(actor=HR, from_employee=zhang, to_employees=[lina],
+                                  customer_ids=[c.pk for c in customers[:3]])
+    WeComTransferItem.objects.filter(transfer=transfer).update(errcode=None)  # the answer never stored
+    sim.clear_calls()
+    assert wecom_transfer_send(transfer_id=transfer.pk) == 0
+    assert not sim.calls("externalcontact/resigned/transfer_customer")
+    poll_transfers.apply()
+    items = WeComTransferItem.objects.filter(transfer=transfer)
+    assert set(items.values_list("errcode", "status")) == {(0, 2)}
