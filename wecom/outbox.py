@@ -25,7 +25,8 @@ every change). Two steps, run by the `wecom.push_outbox` task:
    A worker killed while sending leaves its items `sending`. When they are claimed again (by the
    restarted worker at once, otherwise after `LEASE_SECONDS`), the contact is re-read from WeCom
    (`externalcontact/get`, each follower's tags) and only what is still missing is sent: mark_tag
-   is idempotent, and so nothing is lost and no change is sent twice.
+   is idempotent, and so nothing is lost and no change is sent twice. A retry does the same, and
+   also drops what the portal has changed since (a later item carries the newer change).
 
 The first pass starts at the audit's beginning (coalesced per customer, that is each customer's
 current tags); a full pull makes WeCom's tags the portal's and moves the position to the audit's end.
@@ -44,7 +45,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from customers.models import FollowRelation, RelationStatus, TagEvent, Tagging, TagSource
@@ -189,10 +190,13 @@ def _fold(rows: list[dict], *, late: set[int] = frozenset()) -> int:
         per_customer[row["customer_id"]].append(row)
     if not per_customer:
         return 0
+    # Fold only into a customer's newest item, and only while it is pending: an older pending item
+    # (waiting to be retried) must not receive changes made after a newer item's.
+    newest = (OutboxItem.objects.filter(customer_id__in=list(per_customer)).values("customer_id")
+              .annotate(last=Max("id")).values_list("last", flat=True))
     open_items = {
         item.customer_id: item
-        for item in OutboxItem.objects.select_for_update().filter(
-            customer_id__in=list(per_customer), status=OutboxStatus.PENDING)
+        for item in OutboxItem.objects.select_for_update().filter(pk__in=list(newest), status=OutboxStatus.PENDING)
     }
     # For customers with events arriving late (a gap filled): the newest change of each tag already
     # queued or sent, which an older event must not override.
@@ -370,7 +374,15 @@ def _send(api, item: OutboxItem, *, resume: bool) -> tuple[list[dict], int]:
             adds[by_employee.get(actor_id, first)].append(ext)
         else:
             removes.append(ext)
-    have = _wecom_tags(api, external_userid) if resume else None
+    have = None
+    if resume:
+        # A retry or a take-over: WeCom may have part of it already, and the portal may have moved on
+        # (a later item holds the newer change): send only what is still true here and missing there.
+        have = _wecom_tags(api, external_userid)
+        held = {str(t) for t in Tagging.objects.filter(customer_id=item.customer_id).values_list(
+            "tag__external_id", flat=True) if t}
+        adds = {userid: [t for t in tags if t in held] for userid, tags in adds.items()}
+        removes = [t for t in removes if t not in held]
     calls = []
     for userid in [r.employee.userid for r in relations]:
         add, remove = list(adds.get(userid, [])), list(removes)
@@ -439,5 +451,6 @@ def models_count():
 @transaction.atomic
 def outbox_retry_failed() -> int:
     """Give failed items another round (the status page's button)."""
+    # attempts stays > 0: the retry re-reads WeCom and the portal and sends only what still applies.
     return OutboxItem.objects.filter(status=OutboxStatus.FAILED).update(
-        status=OutboxStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), finished_at=None)
+        status=OutboxStatus.PENDING, attempts=1, next_attempt_at=timezone.now(), finished_at=None)
