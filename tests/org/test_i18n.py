@@ -28,6 +28,20 @@ def test_api_still_honours_accept_language(key_api):  # the portal ignores it, t
     assert en.json()["error"]["message"] != zh.json()["error"]["message"]
 
 
+def test_portal_pages_calling_the_api_get_the_pages_language(client):
+    """The dashboard's charts fetch the API with the session: an English browser on the Chinese
+    portal gets Chinese labels; after the switch to English, English ones."""
+    EmployeeFactory(userid="viewer", roles=["enterprise_admin"])
+    client.post("/login/", {"username": "viewer", "password": "pass-1234"})
+    zh = client.get("/api/v1/nothing-here/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    en = client.get("/api/v1/nothing-here/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert zh.status_code == en.status_code == 404
+    assert zh.json()["error"]["message"] != en.json()["error"]["message"]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in zh.json()["error"]["message"])
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in en.json()["error"]["message"])
+
+
 def test_departed_employee_with_the_right_password_is_told_so(client):
     EmployeeFactory(userid="leaver", status=EmployeeStatus.DEPARTED)
     page = client.post("/login/", {"username": "leaver", "password": "pass-1234"})
