@@ -276,7 +276,7 @@ class KeywordRuleAdmin(admin.ModelAdmin):
         title = _("新建智能标签") if rule is None else _("编辑：%(name)s") % {"name": rule.name}
         context = self._context(
             request, title, form=form, rule=rule, tag_tree=tree, chosen_tags=chosen("tags"),
-            chosen_exclude=chosen("exclude_tags"), samples_json=json.dumps(samples, ensure_ascii=False),
+            chosen_exclude=chosen("exclude_tags"), samples_json=samples,  # json_script encodes it
             keywords_json=form["keywords"].value() or "[]",
             exclude_keywords_json=form["exclude_keywords"].value() or "[]",
             test_url=reverse("keyword-rule-test"), customers_url=reverse("customer-list"),

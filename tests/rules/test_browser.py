@@ -76,3 +76,23 @@ def test_rule_pages_fit_a_phone(browser, live_server, admin_world):
         expect(page.locator("#tp-rule-hits-per-day canvas, #tp-rule-hits-per-day svg").first).to_be_visible()
     finally:
         context.close()
+
+
+def test_sample_customers_show_and_can_be_picked_in_the_editor(page, admin_world):
+    """The editor shows a testing rule's sample customers as chips; a customer found by name joins them."""
+    w = admin_world
+    rule = price_rule(w, status="testing", sample_customers=[w.customers[0].pk])
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    browser_login(page, "tagadmin")
+    page.goto(f"/rules/keywordrule/{rule['id']}/edit/")
+    expect(page.locator("#tp-sample-chips .tp-chip")).to_have_count(1)
+    expect(page.locator("#tp-sample-chips")).to_contain_text(w.customers[0].name)
+    page.fill("#tp-sample-q", w.customers[1].name)
+    page.locator("#tp-sample-results button", has_text=w.customers[1].external_userid).click()
+    expect(page.locator("#tp-sample-chips .tp-chip")).to_have_count(2)
+    page.click("#tp-rule-save")
+    expect(page.locator(".tp-rule-page")).to_be_visible()
+    assert errors == []
+    assert set(KeywordRule.objects.get(pk=rule["id"]).sample_customers.values_list("pk", flat=True)) == {
+        w.customers[0].pk, w.customers[1].pk}
