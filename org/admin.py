@@ -316,6 +316,14 @@ class EmployeeAdmin(admin.ModelAdmin):
         if obj is None:
             return self.fieldsets
         history = (_("记录"), {"fields": ("date_joined", "last_login", "departed_at"), "classes": ("collapse",)})
+        if not self.has_change_permission(request, obj):
+            # Read-only (managers, staff): no password field, the roles by their names.
+            return (
+                (None, {"fields": ("userid", "name", "status")}),
+                (_("角色"), {"fields": ("role_list",)}),
+                *self.fieldsets[2:],
+                history,
+            )
         return (*self.fieldsets, history)
 
     def get_readonly_fields(self, request, obj=None):

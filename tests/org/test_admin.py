@@ -147,6 +147,17 @@ def test_staff_and_managers_cannot_change_employees():
     assert Employee.objects.get(pk=target.pk).name == "原名"
 
 
+def test_a_manager_reads_an_employee_page_without_raw_internals():
+    """Read-only, a manager sees the roles by name; no password field, no "None", no {'enterprise_admin'}."""
+    target = EmployeeFactory(name="系统管理员", roles=["enterprise_admin"])
+    client = logged_in(EmployeeFactory(roles=["manager"]))
+    response = client.get(reverse("admin:org_employee_change", args=[target.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "企业管理员" in html
+    assert "enterprise_admin" not in html and "New password" not in html and "None" not in html
+
+
 def test_employee_page_shows_registered_panels_and_tools(admin_user, monkeypatch):
     monkeypatch.setattr(org_admin, "_employee_panels", [])
     monkeypatch.setattr(org_admin, "_employee_tools", [])
