@@ -24,7 +24,11 @@ some rule planted, 80 % from the customer) are generated in memory. Then, in one
    posted to `POST /api/v1/messages/` in calls of `--call` (10,000) one after another; the worker
    matches each call's messages after its commit (queue → automaton → hits, once-only records, tags
    through the tagging service with the rule as actor, counters). Timed from the first POST until the
-   queue is empty; the ingest alone (sum of the calls' times) is printed too, and what was written.
+   queue is empty; the ingest alone is printed too, and what was written.
+3. **The worker alone** on the same work: what matching wrote is undone, every message is queued
+   again and the worker drains the queue (match, tags through the service, audit, hit log, counters);
+   timed, and the CPU seconds of the worker process and of its PostgreSQL backend are read from /proc
+   (messages per CPU-second: the rate the worker reaches with a core of its own, on a busy box).
 
 Every figure is printed with the machine's load average (1 min) when it was taken.
 """
@@ -32,6 +36,7 @@ Every figure is printed with the machine's load average (1 min) when it was take
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -219,6 +224,27 @@ def bench_matching(args, rules, items) -> None:
     print(f"  => Aho-Corasick is {ac_rate / naive_rate:.0f}x the naive loop (target >= 40x)")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu() -> dict[int, float]:
+    """CPU seconds so far of every other PostgreSQL backend on this database (the worker's, here)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")
+        pids = [r[0] for r in cursor.fetchall()]
+    out = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            out[pid] = cpu_seconds(pid)
+    return out
+
+
 def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -313,17 +339,26 @@ def bench_end_to_end(args, env: dict, key: str, items: list[dict]) -> None:
                 extra = " WHERE source = 'rule'" if model is TagEvent else ""
                 cursor.execute(f"DELETE FROM {model._meta.db_table}{extra}")
             cursor.execute(f"UPDATE {KeywordRule._meta.db_table} SET hit_count = 0, tagged_count = 0")
-        started = time.monotonic()
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {PendingMessage._meta.db_table} (message_id) "
                            f"SELECT id FROM {Message._meta.db_table} WHERE direction = 'in' OR direction = 'out'")
         connection.close()
+        worker_cpu, backends_cpu = cpu_seconds(worker.pid), backend_cpu()
+        started = time.monotonic()
         match_messages.delay()
+        seen: dict[int, float] = {}  # backends come and go (a task closes its connection): sample as we wait
         while PendingMessage.objects.exists():
-            time.sleep(0.05)
+            seen.update(backend_cpu())
+            time.sleep(0.1)
         drained = time.monotonic() - started
+        worker_used = cpu_seconds(worker.pid) - worker_cpu
+        seen.update(backend_cpu())
+        backend_used = sum(cpu - backends_cpu.get(pid, 0.0) for pid, cpu in seen.items())
         print(f"\n[3] the worker alone: {len(items):,} queued messages matched, tagged and logged in {drained:.1f} s "
               f"= {len(items) / drained:,.0f} messages/s (one worker, solo pool); {load()}")
+        print(f"  CPU used: worker {worker_used:.1f} s + its database backend {backend_used:.1f} s = "
+              f"{len(items) / (worker_used + backend_used):,.0f} messages per CPU-second (the rate with a core of "
+              f"its own; the two take turns)")
         report()
     finally:
         for proc in (server, worker):
