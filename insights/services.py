@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from customers.models import Customer, FollowRelation, Message, Note, RelationStatus, TagEvent, Tagging
 from customers.selectors import local_settings
+from tagportal.locks import tree_lock
 from tags.models import Tag
 
 from .models import (
@@ -97,12 +98,14 @@ def _fill_members() -> int:
 @transaction.atomic
 def aggregates_refresh(*, now: dt.datetime | None = None) -> Snapshot:
     """Rebuild the 数据看板 aggregates; returns the new `Snapshot` (its time is "数据截至")."""
-    started = time.monotonic()
-    now = now or timezone.now()
     tz = settings.TIME_ZONE
-    since = now - dt.timedelta(days=HORIZON_DAYS)
     tagevents, tagging, tags = _t(TagEvent), _t(Tagging), _t(Tag)
-    with local_settings(work_mem="128MB", jit="off"), connection.cursor() as cursor:
+    # One refresh at a time (beat and 立即重新统计 may overlap): the second waits, then replaces the first's rows.
+    with tree_lock("insights_aggregates"), local_settings(work_mem="128MB", jit="off"), \
+            connection.cursor() as cursor:
+        started = time.monotonic()
+        now = now or timezone.now()
+        since = now - dt.timedelta(days=HORIZON_DAYS)
         for model in (DailyRelation, DailyFollowup, DailyTagActivity, CohortGroupCount, CohortTagCount,
                       CohortMember, Cohort):
             cursor.execute(f"DELETE FROM {_t(model)}")

@@ -65,10 +65,14 @@ def rule_tagged_by_rule(q: PanelQuery) -> PanelData:
                 .order_by().values_list("rule_id").annotate(n=Count("id", filter=~Q(outcome=HitOutcome.COUNTED))))
     names = dict(KeywordRule.objects.filter(pk__in=set(tagged) | set(hits)).values_list("pk", "name"))
     top = sorted(names, key=lambda r: (-tagged.get(r, 0), -hits.get(r, 0), r))[:15]
+    # a bar opens the customers whose tags rules changed in the range (the list has no per-rule filter)
+    link = customer_list_url(**q.list_params(activity="tags", activity_source="rule",
+                                             activity_from=q.date_from.isoformat(), activity_to=q.date_to.isoformat()))
+    links = [link] * len(top)
     return PanelData(
         categories=[names[r] for r in top], category_keys=top,
-        series=[Series("tagged", str(_("打上标签的客户")), [tagged.get(r, 0) for r in top]),
-                Series("hits", str(_("命中")), [hits.get(r, 0) for r in top])],
+        series=[Series("tagged", str(_("打上标签的客户")), [tagged.get(r, 0) for r in top], links),
+                Series("hits", str(_("命中")), [hits.get(r, 0) for r in top], links)],
         summary={"tagged": sum(tagged.values())},
     )
 

@@ -7,6 +7,7 @@ shape the answer (`serializers.panel_payload`).
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,7 +30,8 @@ QUERY_PARAMETERS = [
 class PanelListView(ActorMixin, APIView):
     """The panels the caller may read."""
 
-    @extend_schema(summary="数据看板: panels", parameters=QUERY_PARAMETERS[3:])
+    @extend_schema(summary="数据看板: panels", parameters=QUERY_PARAMETERS[3:], operation_id="insights_panels",
+                   responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         panels = panels_for(self.actor.employee)
         return Response({"results": [
@@ -41,7 +43,8 @@ class PanelView(ActorMixin, APIView):
     """One panel's data: categories, series (one number per category) and the customer-list link of
     each point; `as_of` is the time of the aggregates it was read from (null: counted live)."""
 
-    @extend_schema(summary="数据看板: one panel's data", parameters=QUERY_PARAMETERS)
+    @extend_schema(summary="数据看板: one panel's data", parameters=QUERY_PARAMETERS, operation_id="insights_panel",
+                   responses={200: OpenApiTypes.OBJECT})
     def get(self, request, panel: str):
         viewer = self.actor.employee
         found = get_panel(panel)
