@@ -16,6 +16,7 @@ from tags.selectors import visible_tag_groups, visible_tags
 
 from .models import NAME_MAX_LENGTH, STATE_MAX_LENGTH, ChannelCode, Rotation
 from .selectors import managed_department_ids, manages_all_codes, reachable_employee_ids
+from .services import HM_RE
 
 WEEKDAYS = [_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日")]
 SPAN_RE = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-–~至]\s*(\d{1,2}:\d{2})\s*$")
@@ -37,7 +38,11 @@ def _spans(text: str) -> list[list[str]]:
         match = SPAN_RE.match(part)
         if not match:
             raise forms.ValidationError(_("时间段写成 09:00-18:00，多个用逗号分隔。"))
-        spans.append([value.zfill(5) for value in match.groups()])
+        start, end = (value.zfill(5) for value in match.groups())
+        if not (HM_RE.match(start) and HM_RE.match(end)) or start >= end:
+            raise forms.ValidationError(
+                _("“%(span)s”不是有效的时间段：时间在 00:00–24:00 之间，且开始早于结束。") % {"span": part.strip()})
+        spans.append([start, end])
     return spans
 
 

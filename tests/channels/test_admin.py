@@ -59,6 +59,7 @@ def test_manager_creates_a_code_through_the_form(world):
     ({"employees": [999999]}, "id_employees_error"),
     ({"hours_2": "全天"}, "09:00-18:00"),
     ({"hours_2": "18:00-09:00"}, "开始早于结束"),
+    ({"hours_2": "09:00-18:00, 25:00-26:00"}, "“25:00-26:00”不是有效的时间段"),
 ])
 def test_form_errors_name_the_field_and_save_nothing(world, overrides, message):
     w = world
@@ -67,6 +68,7 @@ def test_form_errors_name_the_field_and_save_nothing(world, overrides, message):
     r = login(w.admin).post("/channels/channelcode/add/", form_data(w, **overrides))
     assert r.status_code == 200
     assert message in r.content.decode()
+    assert "HH:MM" not in r.content.decode()  # the API's wording is not the form's
     assert list(ChannelCode.objects.values_list("pk", "name", "state")) == before
 
 
