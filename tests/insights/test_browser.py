@@ -57,6 +57,10 @@ def test_dashboard_draws_each_chart_and_a_click_shows_the_same_customers(page, l
     n = open_dashboard(page, viewer.userid)
     assert n >= 8
     assert_every_chart_drawn(page)
+    # the panels channels and rules contribute through the registry are there and drawn too
+    contributed = ["channel_adds_daily", "channel_retention"] + (["rule_hits_daily"] if who == "tag_admin" else [])
+    for key in contributed:
+        assert page.locator(f"#panel-{key} [data-chart] canvas").count() >= 1, key
     expect(page.locator(".tp-dash-asof")).to_contain_text("数据截至")
 
     # a bar of 每日新增与流失客户 → the list of the customers added that day
@@ -95,7 +99,7 @@ def test_date_range_and_csv(page, live_world):
     open_dashboard(page, live_world.tag_admin.userid)
     page.get_by_role("button", name="近 7 天").click()
     expect(page).to_have_url(re.compile(r"from=\d{4}-\d\d-\d\d&to="))
-    expect(page.locator("[data-panel][data-loaded='1']").first).to_be_visible()
+    expect(page.locator("#panel-customers_daily[data-loaded='1']")).to_be_visible()
     points = page.locator("#panel-customers_daily [data-chart]").get_attribute("data-points")
     assert points == "14"  # 7 days x (new, lost)
     with page.expect_download() as info:

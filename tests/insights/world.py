@@ -73,7 +73,38 @@ def live_world_fixture(transactional_db, settings):
     from org.roles import sync_role_permissions
 
     sync_role_permissions(apps)  # an earlier transactional test may have flushed the role groups' permissions
-    return build_world(settings)
+    w = build_world(settings)
+    add_channel_and_rule(w)
+    w.snapshot = aggregates_refresh()
+    return w
+
+
+def add_channel_and_rule(w) -> None:
+    """A 北京 channel code that brought three customers, and a live keyword rule that tagged two
+    customers who asked about the price (committed: the rule matches after the ingest commits)."""
+    from channels.models import ChannelAdd
+    from channels.services import channel_code_create
+    from customers.services import customer_upsert, messages_ingest
+    from org.actors import Actor
+    from rules.services import keyword_rule_create
+
+    admin = Actor(employee=w.admin)
+    code = channel_code_create(actor=admin, data={
+        "name": "北京展会", "state": "expo_bj", "employees": [w.staff_bj.userid], "department": w.bj.pk,
+        "tags": [w.normal.pk]})
+    for i in range(3):
+        added = local(days_ago(i + 1))
+        customer, _ = customer_upsert(actor=Actor(label="test"), data={
+            "external_userid": f"expo{i}", "name": f"展会客户{i}",
+            "followers": [{"employee": w.staff_bj.userid, "state": code.state, "added_at": added.isoformat()}]})
+        ChannelAdd.objects.filter(customer=customer).update(added_at=added, day=added.date())
+    keyword_rule_create(actor=admin, data={"name": "价格关注", "keywords": ["价格"], "tags": [w.vip.pk],
+                                           "status": "live"})
+    messages_ingest(actor=admin, messages=[
+        {"msgid": f"price-{c.pk}", "customer": c.pk, "employee": w.staff_bj.userid, "direction": "in",
+         "content": "想了解一下价格", "sent_at": timezone.now().isoformat()}
+        for c in w.bj_customers[1:3]
+    ])
 
 
 def build_world(settings) -> SimpleNamespace:
