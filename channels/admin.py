@@ -105,7 +105,7 @@ class ChannelCodeAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("接待成员"))
     def employees_cell(self, code):
-        return "、".join(e.name or e.userid for e in code.employees.all())
+        return _("、").join(e.name or e.userid for e in code.employees.all())
 
     @admin.display(description=gettext_lazy("标签"))
     def tags_cell(self, code):

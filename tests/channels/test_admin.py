@@ -102,3 +102,17 @@ def test_delete_through_the_admin(world):
     code = make_code(name="车展", state="expo", employees=[w.staff])
     r = login(w.admin).post(f"/channels/channelcode/{code.pk}/delete/", {"post": "yes"})
     assert r.status_code == 302 and not ChannelCode.objects.exists()
+
+
+def test_code_page_and_list_in_english_have_no_chinese_punctuation(world):
+    """English UI: labels and separators in English punctuation (data such as names stays as it is)."""
+    w = world
+    code = make_code(name="Expo", state="expo", employees=[w.staff, w.manager], remark_template="{channel}-{name}")
+    client = login(w.admin)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = client.get(f"/channels/channelcode/{code.pk}/change/").content.decode()
+    listing = client.get("/channels/channelcode/").content.decode()
+    assert "Landing page: " in page and "Remark: " in page
+    for html in (page, listing):
+        for mark in ("：", "、", "（", "）"):
+            assert mark not in html, mark
