@@ -149,9 +149,10 @@ def with_counts(qs: QuerySet[ChannelCode], *, today: dt.date | None = None) -> Q
 # ---------------------------------------------------------------- rotation
 
 
-def _parse_hm(value: str) -> dt.time:
+def _minutes(value: str) -> int:
+    """"HH:MM" → minutes since midnight; "24:00" (a span that runs to the day's end) is 1440."""
     hour, minute = value.split(":")
-    return dt.time(int(hour), int(minute))
+    return int(hour) * 60 + int(minute)
 
 
 def in_working_hours(code: ChannelCode, moment: dt.datetime) -> bool:
@@ -160,8 +161,8 @@ def in_working_hours(code: ChannelCode, moment: dt.datetime) -> bool:
     if not hours:
         return True
     local = moment.astimezone(SHANGHAI)
-    now_t = local.time()
-    return any(_parse_hm(start) <= now_t < _parse_hm(end) for start, end in hours.get(str(local.weekday()), []))
+    now_m = local.hour * 60 + local.minute
+    return any(_minutes(start) <= now_m < _minutes(end) for start, end in hours.get(str(local.weekday()), []))
 
 
 @dataclass

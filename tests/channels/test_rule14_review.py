@@ -1,0 +1,52 @@
+"""Rule 14 gaps found in review: what no other test would notice when it breaks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from channels.models import ChannelAdd, ChannelCode
+from channels.selectors import receivers_now
+from customers.models import Tagging
+from tests.channels.conftest import add_through, make_code
+
+pytestmark = pytest.mark.django_db
+SH = ZoneInfo("Asia/Shanghai")
+EVERY_DAY = [str(d) for d in range(7)]
+
+
+def test_working_hours_until_midnight_2400_are_accepted_and_receive_until_the_day_ends(world, crm):
+    """HH:MM "24:00" is a valid end (the service accepts it): the code must save, receive before
+    midnight, and never break the trigger of a customer who adds through it."""
+    w = world
+    hours = {d: [["18:00", "24:00"]] for d in EVERY_DAY}
+    r = crm.post("/api/v1/channel-codes/", {"name": "夜场", "state": "night", "employees": ["zhangsan"],
+                                            "backup_employees": ["wangwu"], "working_hours": hours,
+                                            "tags": [w.vip.pk]}, format="json")
+    assert r.status_code == 201, r.content
+    code = ChannelCode.objects.get(state="night")
+    late = dt.datetime(2026, 11, 20, 23, 59, tzinfo=SH)
+    noon = dt.datetime(2026, 11, 20, 12, 0, tzinfo=SH)
+    assert [e.userid for e in receivers_now(code, now=late).employees] == ["zhangsan"]
+    assert receivers_now(code, now=late).backup is False
+    assert receivers_now(code, now=noon).backup is True
+    customer = add_through("night", w.staff, "wmNIGHT")
+    assert set(Tagging.objects.filter(customer=customer).values_list("tag_id", flat=True)) == {w.vip.pk}
+    assert crm.get(f"/api/v1/channel-codes/{code.pk}/receivers/").status_code == 200
+
+
+def test_a_group_made_single_choice_after_the_code_was_saved_gives_one_tag_and_never_fails_the_add(world):
+    """The code was saved with two tags of an ordinary group; the group then became single-choice.
+    A customer who adds through the code still arrives (the add never fails) with one of them."""
+    from tags import services as tag_services
+    from tests.channels.conftest import ENTERPRISE
+
+    w = world
+    make_code(state="two_levels", employees=[w.staff], tags=[w.vip, w.potential])
+    tag_services.tag_group_update(actor=ENTERPRISE, group=w.level, single_choice=True)
+    customer = add_through("two_levels", w.staff, "wmSINGLE")
+    held = set(Tagging.objects.filter(customer=customer).values_list("tag_id", flat=True))
+    assert len(held & {w.vip.pk, w.potential.pk}) == 1
+    assert ChannelAdd.objects.filter(customer=customer).count() == 1
