@@ -132,8 +132,7 @@ def cohort_condition(q: PanelQuery, field: str = "cohort_id", *, department: boo
         members = CohortMember.objects.filter(employee_id__in=followers)
         condition &= Q(**{f"{field}__in": members.values("cohort_id")})
     if department and q.department is not None:
-        in_department = Employee.departments.through.objects.filter(department_id=q.department.pk)
-        members = CohortMember.objects.filter(employee_id__in=in_department.values("employee_id"))
+        members = CohortMember.objects.filter(employee_id__in=_department_members(q.department))
         condition &= Q(**{f"{field}__in": members.values("cohort_id")})
     return condition or None
 
