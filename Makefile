@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1:8000
 
-.PHONY: demo test test-sqlite worker serve seed migrate venv messages lint bench clean
+.PHONY: demo test test-sqlite worker serve seed migrate venv messages lint bench clean prod
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,21 @@ seed: migrate
 ## Run the portal with demo data (SQLite + eager Celery unless DATABASE_URL/CELERY_BROKER_URL are set).
 demo: seed
 	@echo "Serving the portal on http://$(HOST)/ (Ctrl-C to stop)"
-	$(PY) manage.py runserver $(HOST)
+	DEBUG=true $(PY) manage.py runserver $(HOST)
 
+## The development server (DEBUG on; the secret key is generated once into .secret_key).
 serve: venv
-	$(PY) manage.py runserver $(HOST)
+	DEBUG=true $(PY) manage.py runserver $(HOST)
+
+## Production serving on this machine: collectstatic + migrate, then gunicorn, the workers and beat
+## (Procfile) under honcho. Needs DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS;
+## set HTTPS=false to try it over plain HTTP (no TLS proxy in front). PORT defaults to 8000.
+prod: venv
+	@for v in DATABASE_URL CELERY_BROKER_URL SECRET_KEY ALLOWED_HOSTS; do \
+	  printenv $$v >/dev/null || { echo "make prod: set $$v (see README, Deployment)"; exit 2; }; done
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py migrate --noinput
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 ## Run the whole test suite: on PostgreSQL (127.0.0.1:5432) when reachable, else SQLite. ARGS go to pytest.
 test: venv
@@ -40,7 +51,7 @@ test-sqlite: venv
 ## A Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0, and DATABASE_URL).
 worker: venv
 	@test -n "$$CELERY_BROKER_URL" || (echo "set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"; exit 2)
-	$(VENV)/bin/celery -A tagportal worker --loglevel=info --concurrency=2
+	$(VENV)/bin/celery -A tagportal worker --loglevel=info --concurrency=2 -Q celery,wecom,matching,bulk
 
 ## Refresh the English translation catalogue (msgids are Chinese) and compile it; needs gettext.
 messages: venv

@@ -4,11 +4,10 @@ of jobs whose worker died (see `customers.jobs`)."""
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
-from django.db import close_old_connections, connection
+from celery.signals import worker_ready
+from django.db import connection
 
 from . import jobs
 
@@ -25,37 +24,14 @@ def job_run(self, job_id: int) -> str | None:
 
 @shared_task(ignore_result=True)
 def jobs_requeue_stale() -> list[int]:
-    """Re-queue jobs left `running` by a dead worker (also safe to schedule with celery beat)."""
+    """Re-queue jobs left `running` by a dead worker; celery beat sends it every 15 s (settings)."""
     return jobs.jobs_requeue_stale()
-
-
-class _StaleJobWatch(threading.Thread):
-    """In each worker: look for jobs orphaned by dead workers every JOB_STALE_SECONDS / 2."""
-
-    def __init__(self):
-        super().__init__(name="stale-job-watch", daemon=True)
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(max(jobs.JOB_STALE_SECONDS / 2, 1)):
-            try:
-                close_old_connections()
-                jobs.jobs_requeue_stale()
-            except Exception:  # noqa: BLE001 - keep watching
-                logger.exception("stale job check failed")
-            finally:
-                # Never keep a connection open in the parent of a prefork pool.
-                connection.close()
-
-
-_watch: _StaleJobWatch | None = None
 
 
 @worker_ready.connect
 def _recover_jobs_on_start(sender=None, **kwargs) -> None:
-    """A (re)started worker re-queues at once the jobs its previous incarnation left running,
-    and any job with a stale heartbeat; then keeps checking periodically."""
-    global _watch
+    """A (re)started worker re-queues at once the jobs its previous incarnation left running, and
+    any job with a stale heartbeat. Later checks are celery beat's (`requeue-stale-jobs` in settings)."""
     node = getattr(sender, "hostname", "") or ""
     try:
         requeued = jobs.jobs_requeue_stale(node=node, boot=jobs.WORKER_BOOT)
@@ -65,12 +41,3 @@ def _recover_jobs_on_start(sender=None, **kwargs) -> None:
         logger.exception("stale job recovery failed on worker start")
     finally:
         connection.close()
-    if _watch is None:
-        _watch = _StaleJobWatch()
-        _watch.start()
-
-
-@worker_shutdown.connect
-def _stop_watch(**kwargs) -> None:
-    if _watch is not None:
-        _watch.stopped.set()

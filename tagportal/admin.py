@@ -105,6 +105,7 @@ SECTIONS = (
             PortalLink(_("API 客户端"), "admin:org_apiclient_changelist", _("创建或吊销 API 密钥")),
             PortalLink(_("接口文档"), "api-docs", _("REST API（OpenAPI）"), permission=""),
             PortalLink(_("企业微信连接"), "admin:wecom_status", _("回调地址、事件、同步队列、全量同步"), permission=""),
+            PortalLink(_("登录锁定"), "admin:login_lockouts", _("多次登录失败被锁定的账号，可解锁"), permission=""),
         ),
     ),
 )
@@ -168,6 +169,16 @@ class PortalAdminSite(admin.AdminSite):
     index_title = _("工作台")
     site_url = None  # the portal is the site: no "view site" link
     login_form = PortalAuthenticationForm
+
+    def get_urls(self):
+        from django.urls import path
+
+        from tagportal.auth import login_lockouts_view
+
+        return [
+            path("login-lockouts/", self.admin_view(login_lockouts_view), name="login_lockouts"),
+            *super().get_urls(),
+        ]
 
     def index(self, request, extra_context=None):
         context = {"portal_sections": portal_sections(request), **(extra_context or {})}

@@ -5,19 +5,46 @@ mode, so `make demo` works on a bare machine. Production and CI set DATABASE_URL
 (PostgreSQL, psycopg 3) and CELERY_BROKER_URL (Redis) and run a real worker.
 """
 
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+
+from tagportal.production import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env("SECRET_KEY", default="tagportal-insecure-development-key-change-me")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+# ---------------------------------------------------------------- safe defaults (prod; tagportal/production.py)
+# DEBUG only when asked for (`make demo` does). Without SECRET_KEY in the environment, a random key
+# generated once into .secret_key (git-ignored); tagportal.wsgi refuses to serve with DEBUG off
+# unless SECRET_KEY and ALLOWED_HOSTS come from the environment.
+DEBUG = env.bool("DEBUG", default=False)
+# The test suite runs with DEBUG off, as production does, but over plain HTTP and without collectstatic.
+TESTING = env.bool("TAGPORTAL_TESTING", default="pytest" in sys.modules)
+SECRET_KEY = env("SECRET_KEY", default="") or local_secret_key(BASE_DIR / ".secret_key")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS (on outside DEBUG and tests): TLS ends at the load balancer / reverse proxy, which must set
+# X-Forwarded-Proto. `manage.py check --deploy` is clean with these defaults (tests/prod/test_deploy.py).
+HTTPS = env.bool("HTTPS", default=not DEBUG and not TESTING)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^health/"]  # load balancers probe over plain HTTP inside the network
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
     "tagportal.apps.PortalAdminConfig",  # django.contrib.admin with the portal's site
@@ -30,6 +57,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "mptt",
+    "axes",  # login throttling (prod)
     "org",
     "tags",
     "customers",
@@ -41,6 +69,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under gunicorn (prod)
+    "tagportal.middleware.RequestSizeLimitMiddleware",  # 413 before a large body is read (prod)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "tagportal.middleware.PortalLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -48,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the login page's message (prod)
 ]
 
 ROOT_URLCONF = "tagportal.urls"
@@ -95,6 +126,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Production: collectstatic into STATIC_ROOT, hashed and compressed, served by WhiteNoise (prod).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+                    if env.bool("STATIC_MANIFEST", default=not DEBUG and not TESTING)
+                    else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 
 LOGIN_URL = "admin:login"
 
@@ -113,6 +153,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "UNAUTHENTICATED_USER": None,
+    # Per API client (a session: per employee) and per acting employee: API_THROTTLE_RATE (prod).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "tagportal.api.throttling.ApiClientRateThrottle",
+        "tagportal.api.throttling.ActingEmployeeRateThrottle",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -181,6 +226,72 @@ WECOM_TRANSFER_POLL_MINUTES = env.int("WECOM_TRANSFER_POLL_MINUTES", default=30)
 CELERY_BEAT_SCHEDULE["wecom.push_outbox"] = {"task": "wecom.push_outbox", "schedule": WECOM_PUSH_SECONDS}
 CELERY_BEAT_SCHEDULE["wecom.poll_transfers"] = {
     "task": "wecom.poll_transfers", "schedule": WECOM_TRANSFER_POLL_MINUTES * 60.0}
+
+# ---------------------------------------------------------------- serving, queues, abuse limits (prod)
+# Cache: Redis when CACHE_URL is set (shared by every web machine: API throttles, health probes),
+# else this process's memory.
+CACHE_URL = env("CACHE_URL", default="")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL.startswith(("redis://", "rediss://", "unix://"))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tagportal"}
+}
+
+# API rate limit (API.md "Limits and health"): per API client and per acting employee.
+API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="600/min") or None
+
+# Request bodies: REQUEST_BODY_MAX_SIZE for every request, BULK_REQUEST_MAX_SIZE for the views that
+# take up to 10,000 items (`max_body_size = settings.BULK_REQUEST_MAX_SIZE` on the view: tagging/bulk/,
+# messages/); larger is a 413 before the body is read (tagportal.middleware.RequestSizeLimitMiddleware).
+REQUEST_BODY_MAX_SIZE = env.int("REQUEST_BODY_MAX_SIZE", default=1024 * 1024)
+BULK_REQUEST_MAX_SIZE = env.int("BULK_REQUEST_MAX_SIZE", default=32 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = BULK_REQUEST_MAX_SIZE  # Django's own cap; the middleware is stricter per view
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=2000)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failures for one account from one address,
+# that pair is locked for AXES_COOLOFF_MINUTES, or until an enterprise admin unlocks it (系统 → 登录锁定).
+AUTHENTICATION_BACKENDS = [
+    "tagportal.auth.LoginThrottleBackend",  # axes; first, so a locked pair never reaches the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30)) or None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "tagportal.auth.lockout_response"
+AXES_ENABLE_ADMIN = False  # the portal's own page (tagportal/auth.py) lets enterprise admins unlock
+AXES_CLIENT_IP_CALLABLE = "tagportal.auth.client_ip"
+PROXY_COUNT = env.int("PROXY_COUNT", default=1 if HTTPS else 0)  # proxies in front that append to X-Forwarded-For
+AXES_VERBOSE = False
+
+# Celery queues: WeCom events and the outbox, keyword matching and bulk jobs each have their own queue,
+# so each scales on its own workers and a long bulk job never delays a WeCom event. Tasks are named
+# `<app>.<what>` and routed by that prefix; `celery` is the default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+TAGPORTAL_CELERY_QUEUES = ("celery", "wecom", "matching", "bulk")
+CELERY_TASK_ROUTES = {
+    "customers.tasks.jobs_requeue_stale": {"queue": "celery"},  # maintenance, never behind a long job
+    "wecom.*": {"queue": "wecom"},
+    "rules.*": {"queue": "matching"},
+    "customers.*": {"queue": "bulk"},  # job_run: bulk tagging, undo, transfers, WeCom sync, back-tests
+}
+# Periodic work, sent by exactly one `celery beat` (Procfile). An entry whose task no app registers
+# (yet) is skipped with a warning by tagportal.celery.PortalScheduler rather than sent.
+CELERY_WORKER_REDIRECT_STDOUTS = False  # keep Django's console logging visible in worker and beat logs
+CELERY_BEAT_SCHEDULER = "tagportal.celery:PortalScheduler"
+CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-jobs": {"task": "customers.tasks.jobs_requeue_stale", "schedule": 15.0},
+    "wecom-retry-events": {"task": "wecom.retry_events", "schedule": 60.0},
+    "wecom-push-outbox": {"task": "wecom.push_outbox", "schedule": 30.0},
+    "wecom-poll-transfers": {"task": "wecom.poll_transfers", "schedule": 300.0},
+    "insights-refresh-aggregates": {"task": "insights.refresh_aggregates", "schedule": 900.0},
+}
+# Workers write a heartbeat to the broker every few seconds; /health/ shows the latest.
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
+WORKER_HEARTBEAT_MAX_AGE = env.int("WORKER_HEARTBEAT_MAX_AGE", default=60)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tagportal.api.exceptions import api_not_found
+from tagportal.health import HealthView, WorkerHealthView
 
 api_v1 = [
     path("", include("org.api.urls")),
@@ -17,6 +18,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("health/", HealthView.as_view(), name="health"),  # load balancers: no auth, no redirect (prod)
+    path("health/workers/", WorkerHealthView.as_view(), name="health-workers"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -28,3 +31,5 @@ urlpatterns = [
     path("", admin.site.urls),
 ]
 urlpatterns += static(settings.STATIC_URL)
+
+handler500 = "tagportal.views.server_error"  # friendly page; JSON under /api/ (prod)

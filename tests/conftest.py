@@ -161,7 +161,8 @@ class WorkerProcess:
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "tagportal", "worker", "--pool=solo", "--concurrency=1",
-                 "--without-gossip", "--without-mingle", "--loglevel=info", "-n", f"test-{os.getpid()}@%h"],
+                 "--without-gossip", "--without-mingle", "--loglevel=info", "-n", f"test-{os.getpid()}@%h",
+                 "-Q", ",".join(settings.TAGPORTAL_CELERY_QUEUES)],  # every queue (settings: routes)
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         self._wait_ready()
@@ -231,6 +232,14 @@ def celery_worker(transactional_db):
         pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: API rate-limit counts never carry over (ids repeat on SQLite)."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

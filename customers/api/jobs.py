@@ -7,6 +7,7 @@ Views stay thin: they shape the body, resolve `external_userid`s in one query, a
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from django.urls import reverse
@@ -178,6 +179,8 @@ BULK_EXAMPLES = [
 class BulkTaggingView(ActorMixin, APIView):
     """`POST tagging/bulk/`: explicit operations (≤ 10,000, all-or-nothing, answered at once) or a
     filter (any size, answered `202 {"job": id}`; the job runs in Celery)."""
+
+    max_body_size = settings.BULK_REQUEST_MAX_SIZE  # 10,000 operations (tagportal.middleware)
 
     @extend_schema(
         request=inline_serializer("BulkTaggingRequest", fields={

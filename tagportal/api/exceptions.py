@@ -49,9 +49,15 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
-    response = drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)  # sets Retry-After on a 429
     if response is None:
         return None
+    if isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait) if exc.wait is not None else None
+        message = (_("请求过于频繁，请 %(n)d 秒后再试。") % {"n": wait} if wait is not None
+                   else _("请求过于频繁，请稍后再试。"))
+        response.data = error_body("throttled", message, {"retry_after": wait})
+        return response
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail
         response.data = error_body("invalid", _first_message(details), details)

@@ -1,0 +1,69 @@
+"""Celery queues and beat: tasks routed by their `<app>.` prefix to `wecom`, `matching`, `bulk` or the
+default `celery`; the worker harness and `make worker` consume all four; beat's schedule skips, never
+sends, an entry whose task no app registers yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tagportal.celery import PortalScheduler, app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("task, queue", [
+    ("wecom.process_event", "wecom"),
+    ("wecom.push_outbox", "wecom"),
+    ("rules.match_messages", "matching"),
+    ("customers.tasks.job_run", "bulk"),
+    ("customers.tasks.jobs_requeue_stale", "celery"),
+    ("insights.refresh_aggregates", "celery"),
+    ("org.tasks.department_tree_rebuild", "celery"),
+])
+def test_tasks_are_routed_to_their_queue_by_name(task, queue):
+    route = app.amqp.router.route({}, task)
+    assert route["queue"].name == queue
+
+
+def test_every_queue_is_consumed_by_the_test_worker_make_worker_and_the_procfile():
+    queues = set(settings.TAGPORTAL_CELERY_QUEUES)
+    assert queues == {"celery", "wecom", "matching", "bulk"}
+    assert "settings.TAGPORTAL_CELERY_QUEUES" in (ROOT / "tests" / "conftest.py").read_text()
+    make_worker = next(line for line in (ROOT / "Makefile").read_text().splitlines() if "celery -A tagportal worker" in line)
+    assert set(make_worker.split("-Q ")[1].split()[0].split(",")) == queues
+    procfile = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines()
+                    if line and not line.startswith("#"))
+    assert {"web", "worker", "beat"} <= set(procfile)
+    served = set()
+    for command in procfile.values():
+        if " worker " in command:
+            served |= set(command.split("-Q ")[1].split()[0].split(","))
+    assert served == queues
+    assert "gunicorn tagportal.wsgi" in procfile["web"]
+
+
+def test_beat_schedule_covers_the_periodic_work():
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"customers.tasks.jobs_requeue_stale", "wecom.retry_events", "wecom.poll_transfers", "wecom.push_outbox",
+            "insights.refresh_aggregates"} <= tasks
+
+
+def test_beat_skips_entries_whose_task_is_not_registered(tmp_path):
+    saved = dict(app.conf.beat_schedule)
+    app.conf.beat_schedule = {
+        **saved,
+        "not-yet": {"task": "nosuchapp.not_written_yet", "schedule": 5.0},
+    }
+    try:
+        scheduler = PortalScheduler(app, schedule_filename=str(tmp_path / "beat"), lazy=False)
+        names = set(scheduler.schedule)
+        assert "not-yet" not in names
+        assert "requeue-stale-jobs" in names  # registered: kept
+        registered = {name for name, entry in saved.items() if entry["task"] in app.tasks}
+        assert registered <= names
+        scheduler.close()
+    finally:
+        app.conf.beat_schedule = saved
