@@ -32,7 +32,8 @@ def test_every_queue_is_consumed_by_the_test_worker_make_worker_and_the_procfile
     queues = set(settings.TAGPORTAL_CELERY_QUEUES)
     assert queues == {"celery", "wecom", "matching", "bulk"}
     assert "settings.TAGPORTAL_CELERY_QUEUES" in (ROOT / "tests" / "conftest.py").read_text()
-    make_worker = next(line for line in (ROOT / "Makefile").read_text().splitlines() if "celery -A tagportal worker" in line)
+    makefile = (ROOT / "Makefile").read_text().splitlines()
+    make_worker = next(line for line in makefile if "celery -A tagportal worker" in line)
     assert set(make_worker.split("-Q ")[1].split()[0].split(",")) == queues
     procfile = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines()
                     if line and not line.startswith("#"))
