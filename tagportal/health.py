@@ -10,13 +10,19 @@ probe: 503 when no worker has written a heartbeat within WORKER_HEARTBEAT_MAX_AG
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.db import transaction
 from django.http import JsonResponse
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.decorators import method_decorator
+from django.views import View
 from health_check.base import HealthCheck
 from health_check.checks import Cache, Database
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
@@ -122,14 +128,24 @@ class HealthView(HealthCheckView):
     )
     names = {Database: "database", Cache: "cache", Broker: "broker", WorkerHeartbeat: "worker"}
 
-    async def get(self, request, *args, **kwargs):
-        import asyncio
+    # A sync view (gunicorn's sync workers): the package's checks run concurrently on an event loop of
+    # their own, in a helper thread, whatever the calling thread runs.
+    @method_decorator(transaction.non_atomic_requests)
+    def dispatch(self, request, *args, **kwargs):
+        response = View.dispatch(self, request, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])
+        add_never_cache_headers(response)
+        return response
 
-        from asgiref.sync import sync_to_async
+    def get(self, request, *args, **kwargs):
+        checks = list(self.get_checks())
 
-        with self.get_executor() as executor:
-            self.results = await asyncio.gather(*(check.get_result(executor) for check in self.get_checks()))
-        body = await sync_to_async(self.body, thread_sensitive=False)()
+        async def run_all():
+            return await asyncio.gather(*(check.get_result(None) for check in checks))
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            self.results = pool.submit(asyncio.run, run_all()).result()
+        body = self.body()
         return JsonResponse(body, status=200 if body["status"] == "ok" else 503,
                             json_dumps_params={"ensure_ascii": False})
 

@@ -758,7 +758,13 @@ class PersonalTagAdmin(admin.ModelAdmin):
 
 
 def render_visible_tags_panel(request: HttpRequest, employee: Employee) -> str:
-    """The groups and tags `employee` sees (the same selector as everywhere), for the employee page."""
+    """The groups and tags `employee` sees (the same selector as everywhere), for the employee page.
+
+    Shown to those who see the whole taxonomy (tag admins, enterprise admins) and to the employee;
+    a manager or HR looking at someone else would learn groups scoped away from them (permission matrix)."""
+    viewer = request.user
+    if viewer.pk != employee.pk and not (viewer.is_superuser or viewer.has_role("tag_admin", "enterprise_admin")):
+        return ""
     groups = tag_groups_for_display(employee)
     scoped = TagGroup.objects.annotate(n=Count("departments")).filter(n__gt=0).count()
     return render_to_string(
