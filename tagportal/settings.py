@@ -282,13 +282,12 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_REDIRECT_STDOUTS = False  # keep Django's console logging visible in worker and beat logs
 CELERY_BEAT_SCHEDULER = "tagportal.celery:PortalScheduler"
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
-CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-jobs": {"task": "customers.tasks.jobs_requeue_stale", "schedule": 15.0},
-    "wecom-retry-events": {"task": "wecom.retry_events", "schedule": 60.0},
-    "wecom-push-outbox": {"task": "wecom.push_outbox", "schedule": 30.0},
-    "wecom-poll-transfers": {"task": "wecom.poll_transfers", "schedule": 300.0},
-    "insights-refresh-aggregates": {"task": "insights.refresh_aggregates", "schedule": 900.0},
-}
+CELERY_BEAT_SCHEDULE.update({  # beside the apps' own entries above (insights, channels)
+    "customers.jobs_requeue_stale": {"task": "customers.tasks.jobs_requeue_stale", "schedule": 15.0},
+    "wecom.retry_events": {"task": "wecom.retry_events", "schedule": 60.0},
+    "wecom.push_outbox": {"task": "wecom.push_outbox", "schedule": 30.0},
+    "wecom.poll_transfers": {"task": "wecom.poll_transfers", "schedule": 300.0},
+})
 # Workers write a heartbeat to the broker every few seconds; /health/ shows the latest.
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
 WORKER_HEARTBEAT_MAX_AGE = env.int("WORKER_HEARTBEAT_MAX_AGE", default=60)

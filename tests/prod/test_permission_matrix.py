@@ -85,6 +85,25 @@ API_ROUTES: dict[str, Entry] = {
     "/api/v1/jobs/{pk}/": O("job"),
     "/api/v1/jobs/{pk}/cancel/": O("job"),
     "/api/v1/jobs/{pk}/undo/": O("job"),
+    # channels (渠道活码)
+    "/api/v1/channel-codes/": L,
+    "/api/v1/channel-codes/{pk}/": O("channel_code"),
+    "/api/v1/channel-codes/{pk}/qr.png": O("channel_code"),
+    "/api/v1/channel-codes/{pk}/qr.svg": O("channel_code"),
+    "/api/v1/channel-codes/{pk}/receivers/": O("channel_code"),
+    "/api/v1/channel-codes/{pk}/stats/": O("channel_code"),
+    # rules (智能标签) and message ingestion
+    "/api/v1/keyword-rules/": L,
+    "/api/v1/keyword-rules/test/": L,
+    "/api/v1/keyword-rules/{pk}/": O("keyword_rule"),
+    "/api/v1/keyword-rules/{pk}/backtest/": O("keyword_rule"),
+    "/api/v1/keyword-rules/{pk}/backtest/apply/": O("keyword_rule"),
+    "/api/v1/keyword-rules/{pk}/hits/": O("keyword_rule"),
+    "/api/v1/keyword-rules/{pk}/undo/": O("keyword_rule"),
+    "/api/v1/messages/": L,
+    # insights (数据看板): numbers of the caller's own scope
+    "/api/v1/insights/": L,
+    "/api/v1/insights/{panel}/": L,
     "/api/schema/": P,
     "/api/docs/": P,
     "/api/": P,  # unknown API paths: 404 in the error shape
@@ -119,6 +138,19 @@ PAGE_ROUTES: dict[str, Entry] = {
     "/customers/transfer/start/{employee_id}/{mode}/": O("departed_employee"),
     "/customers/transfer/departed/{employee_id}/": O("employee"),
     "/customers/transfer/onjob/{employee_id}/": O("employee"),
+    "/customers/transfer/pending/": L,
+    "/c/{state}/": P,  # a channel code's public landing page (its QR); filled with an unknown state
+    "/wecom/callback/": P,  # WeCom's callback: signature-checked, 403 for anything else
+    "/insights/snapshot/": L,
+    "/insights/snapshot/refresh/": L,
+    "/insights/snapshot/{key}.csv": L,
+    "/channels/channelcode/{object_id}/qr.{kind}": O("channel_code"),
+    "/channels/channelcode/{object_id}/stats.csv": O("channel_code"),
+    "/rules/keywordrule/backtest/{job_id}/": O("job"),
+    "/rules/keywordrule/backtest/{job_id}/apply/": O("job"),
+    "/rules/keywordrule/{object_id}/backtest/": O("keyword_rule"),
+    "/rules/keywordrule/{object_id}/edit/": O("keyword_rule"),
+    "/rules/keywordrule/{object_id}/undo/": O("keyword_rule"),
 }
 
 # Model admins: each brings changelist, add, and per object history/delete/change/(redirect).
@@ -134,6 +166,8 @@ ADMIN_MODELS: dict[str, str] = {
     "customers/customer": "customer",
     "customers/job": "job",
     "customers/transfer": "transfer",
+    "channels/channelcode": "channel_code",
+    "rules/keywordrule": "keyword_rule",
 }
 PUBLIC_READ_MODELS = {"org/department", "org/employee"}  # the org chart and address book: every employee reads
 ADMIN_OBJECT_SUFFIXES = ("{object_id}/history/", "{object_id}/delete/", "{object_id}/change/", "{object_id}/")
@@ -247,6 +281,17 @@ def world(db, settings):
                              filter_params={"q": f"{MARK}机密"})
     transfer = transfer_start(actor=Actor(employee=admin_b), from_employee=leaving_b, to_employees=[staff_b])
     api_client_b, _ = make_api_client(f"{MARK}-client")
+    from channels.models import ChannelCode
+    from insights.registry import panels_for
+    from rules.models import KeywordRule
+
+    code = ChannelCode.objects.create(name=f"{MARK}渠道", state="zx91-secret", department=dept_b, owner=staff_b,
+                                      description=f"{MARK}说明")
+    code.employees.set([staff_b])
+    code.tags.set([tag])
+    rule = KeywordRule.objects.create(name=f"{MARK}规则", keywords=[f"{MARK}关键词"], directions=["in"],
+                                      created_by=admin_b)
+    rule.tags.set([tag])
 
     from django.contrib.auth.models import Group
     from django.contrib.contenttypes.models import ContentType
@@ -257,7 +302,12 @@ def world(db, settings):
         "customer_external": secret.external_userid, "job": job.pk, "transfer": transfer.pk,
         "api_client": api_client_b.pk, "group": Group.objects.get(name="enterprise_admin").pk,
         "customer_shortcut": (ContentType.objects.get_for_model(secret).pk, secret.pk),
+        "channel_code": code.pk, "keyword_rule": rule.pk,
     }
+    # route parameters that are not the object's id
+    w["params"] = {"mode": "departed", "app_label": "customers", "url": "no/such/page/", "kind": "png",
+                   "state": "no-such-state", "job_id": job.pk,
+                   "panel": panels_for(None)[0].key, "key": panels_for(None)[0].key}
     w["departed"].status = "departed"
     w["departed"].is_active = False
     w["departed"].save()
@@ -272,16 +322,11 @@ def world(db, settings):
 
 
 def fill(key: str, obj: str | None, world) -> str:
-    if obj is None:
-        return re.sub(r"\{[^}]+\}", "1", key)
-    value = world["objects"][obj]
-    if isinstance(value, tuple):
-        parts = iter(value)
-        return re.sub(r"\{[^}]+\}", lambda m: str(next(parts)), key)
-    url = key.replace("{mode}", "departed")
-    url = re.sub(r"\{(app_label)\}", "customers", url)
-    url = re.sub(r"\{url\}", "no/such/page/", url)
-    return re.sub(r"\{[^}]+\}", str(value), url)
+    """The route with its parameters: named ones from `world["params"]`, the rest the object's id."""
+    url = re.sub(r"\{(\w+)\}", lambda m: str(world["params"].get(m.group(1), m.group(0))), key)
+    value = world["objects"][obj] if obj else 1
+    parts = iter(value) if isinstance(value, tuple) else None
+    return re.sub(r"\{[^}]+\}", lambda m: str(next(parts)) if parts else str(value), url)
 
 
 def call(client, method: str, url: str, employee: str | None = None):

@@ -47,9 +47,11 @@ def test_every_queue_is_consumed_by_the_test_worker_make_worker_and_the_procfile
 
 
 def test_beat_schedule_covers_the_periodic_work():
+    app.loader.import_default_modules()  # every app's tasks, as beat and the worker load them
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {"customers.tasks.jobs_requeue_stale", "wecom.retry_events", "wecom.poll_transfers", "wecom.push_outbox",
-            "insights.refresh_aggregates"} <= tasks
+            "insights.refresh_aggregates", "channels.refresh_receivers"} <= tasks
+    assert all(name in app.tasks for name in tasks), sorted(tasks - set(app.tasks))  # every app has landed them
 
 
 def test_beat_skips_entries_whose_task_is_not_registered(tmp_path):
@@ -62,7 +64,7 @@ def test_beat_skips_entries_whose_task_is_not_registered(tmp_path):
         scheduler = PortalScheduler(app, schedule_filename=str(tmp_path / "beat"), lazy=False)
         names = set(scheduler.schedule)
         assert "not-yet" not in names
-        assert "requeue-stale-jobs" in names  # registered: kept
+        assert "customers.jobs_requeue_stale" in names  # registered: kept
         registered = {name for name, entry in saved.items() if entry["task"] in app.tasks}
         assert registered <= names
         scheduler.close()
