@@ -32,6 +32,7 @@ def main() -> int:
         env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/tagportal"
     env.setdefault("TAGPORTAL_REDIS_URL", "redis://127.0.0.1:6379/15")
     env.setdefault("TAGPORTAL_FAST_PASSWORD_HASHING", "true")
+    env.setdefault("TAGPORTAL_TESTING", "true")  # DEBUG off as in production, but plain HTTP, no collectstatic
     # Tests run Celery eagerly unless a test starts a real worker (tests/conftest.py).
     env.pop("CELERY_BROKER_URL", None)
     print(f"tests on {env.get('DATABASE_URL', 'sqlite (default)').split('@')[-1]}", flush=True)

@@ -49,9 +49,11 @@ def cooloff_minutes() -> int:
 
 def lockout_message(username: str = "") -> str:
     minutes = cooloff_minutes()
-    wait = (_("请 %(n)d 分钟后再试，") % {"n": minutes}) if minutes else _("请")
-    return _("登录失败次数过多，账号“%(username)s”在此网络地址已被暂时锁定。"
-             "%(wait)s或请企业管理员在“系统 → 登录锁定”中解锁。") % {"username": username, "wait": wait}
+    if minutes:
+        return _("登录失败次数过多，账号“%(username)s”在此网络地址已被暂时锁定。请 %(n)d 分钟后再试，"
+                 "或请企业管理员在“系统 → 登录锁定”中解锁。") % {"username": username, "n": minutes}
+    return _("登录失败次数过多，账号“%(username)s”在此网络地址已被锁定。请企业管理员在“系统 → 登录锁定”中解锁。") % {
+        "username": username}
 
 
 def lockout_response(request, original_response=None, credentials=None):

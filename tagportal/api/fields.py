@@ -11,7 +11,7 @@ from tagportal.ids import MAX_ID, MAX_INT, MIN_INT, as_id
 class IdField(serializers.IntegerField):
     """An object id: 1 … 2**63 - 1; booleans, floats and digit strings with signs are refused."""
 
-    default_error_messages = {"invalid": _("必须是 1 到 {max} 之间的整数 id。").format(max=MAX_ID)}
+    default_error_messages = {"invalid": _("必须是 1 到 {max_id} 之间的整数 id。")}
 
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", 1)
@@ -21,7 +21,7 @@ class IdField(serializers.IntegerField):
     def to_internal_value(self, data):
         number = as_id(data)
         if number is None:
-            self.fail("invalid")
+            self.fail("invalid", max_id=MAX_ID)
         return number
 
 
