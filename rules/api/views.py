@@ -3,6 +3,7 @@ body, call a service or a selector, serialise."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -27,6 +28,8 @@ from .serializers import KeywordRuleSerializer, RuleHitSerializer
 class MessageIngestView(ActorMixin, APIView):
     """`POST messages/`: up to 10,000 chat messages per call (413 above), ours or WeCom's archive shape;
     all-or-nothing; idempotent by `msgid`. Matching runs on the worker after the call."""
+
+    max_body_size = settings.BULK_REQUEST_MAX_SIZE  # 10,000 messages, beyond the ordinary body limit (prod)
 
     @extend_schema(
         request=inline_serializer("MessageIngestRequest", fields={

@@ -168,3 +168,13 @@ def test_api_keys_are_not_subject_to_the_login_lockout(world):
     response = bearer_client(world.key).get("/api/v1/customers/", {"employee": "zhangsan"},
                                             REMOTE_ADDR="127.0.0.1")
     assert response.status_code == 200
+
+
+def test_message_ingestion_takes_10000_messages_beyond_the_ordinary_limit(world, settings):
+    messages = [{"msgid": f"big-{i}", "external_userid": "wm-nobody", "employee": "zhangsan", "direction": "in",
+                 "content": "想了解一下价格" * 10, "sent_at": "2026-11-20T10:00:00+08:00"} for i in range(10_000)]
+    body = json.dumps({"messages": messages})
+    assert len(body) > settings.REQUEST_BODY_MAX_SIZE
+    response = bearer_client(world.key).post("/api/v1/messages/", body, content_type="application/json")
+    assert response.status_code != 413, response.content[:300]
+    assert response.status_code < 500
