@@ -52,6 +52,7 @@ class Entry:
 
 
 L, P = Entry("list"), Entry("public")
+DENY = Entry("object")  # a page only others may open (staff and managers: 403/404 or sent away)
 
 
 def O(obj: str, **kw) -> Entry:  # noqa: E743, N802 - reads as a table
@@ -151,6 +152,11 @@ PAGE_ROUTES: dict[str, Entry] = {
     "/rules/keywordrule/{object_id}/backtest/": O("keyword_rule"),
     "/rules/keywordrule/{object_id}/edit/": O("keyword_rule"),
     "/rules/keywordrule/{object_id}/undo/": O("keyword_rule"),
+    # 企业微信连接 (the WeCom status page): enterprise admins only
+    "/wecom/outboxcursor/": DENY,
+    "/wecom/outboxcursor/pull/": DENY,
+    "/wecom/outboxcursor/outbox/retry/": DENY,
+    "/wecom/outboxcursor/events/{event_id}/retry/": DENY,
 }
 
 # Model admins: each brings changelist, add, and per object history/delete/change/(redirect).
