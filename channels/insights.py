@@ -74,7 +74,8 @@ def _ended(row: dict) -> dt.datetime | None:
 
 def channel_retention(q: PanelQuery) -> PanelData:
     """渠道留存: of the customers each code brought in the date range, the share still followed 7 and 30
-    days after they added (counted among adds at least that old). Links: the code's customers."""
+    days after they added (counted among adds at least that old). Links: the code's customers added
+    in the date range (the bars' own customers)."""
     now = timezone.now()
     rows = list(
         _adds(q).filter(day__gte=q.date_from, day__lte=q.date_to)
@@ -99,7 +100,8 @@ def channel_retention(q: PanelQuery) -> PanelData:
         old, kept = s[days]
         return round(100.0 * kept / old, 1) if old else None
 
-    links = [customer_list_url(**q.list_params(state=s["state"])) for s in ranked]
+    links = [customer_list_url(**q.list_params(state=s["state"], added_from=q.date_from.isoformat(),
+                                               added_to=q.date_to.isoformat())) for s in ranked]
     return PanelData(
         categories=[s["name"] for s in ranked], category_keys=[s["state"] for s in ranked],
         series=[

@@ -50,7 +50,8 @@ def test_adds_per_code_and_retention_scoped_per_manager(world):
     by_name = dict(zip(retention.categories, zip(*(s.data for s in retention.series), strict=True), strict=True))
     assert by_name["北京展会"][:3] == (100.0, 75.0, 4)  # all 4 still followed after 7 days, 3 after 30
     assert by_name["上海门店"][:3] == (None, None, 3)  # too recent to tell
-    assert "state=expo_bj" in retention.series[0].links[retention.categories.index("北京展会")]
+    link = retention.series[0].links[retention.categories.index("北京展会")]
+    assert "state=expo_bj" in link and f"added_from={q.date_from.isoformat()}" in link  # the range's customers
 
     mine = get_panel("channel_adds_daily").selector(
         parse_panel_query({"from": q.date_from.isoformat()}, viewer=world.manager_bj))
