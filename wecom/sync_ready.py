@@ -9,7 +9,11 @@ def connect() -> None:
         register_code_saved_handler,
         register_receivers_changed_handler,
     )
-    from customers.hooks import register_transfer_column, register_transfer_started_handler
+    from customers.hooks import (
+        register_transfer_column,
+        register_transfer_started_handler,
+        register_unassigned_source,
+    )
     from tags.hooks import register_taxonomy_changed_handler
 
     from . import admin_status, contact_ways, pull, sync_tasks, taxonomy, transfers  # noqa: F401 - admin, tasks, job handler
@@ -20,3 +24,4 @@ def connect() -> None:
     register_code_saved_handler(contact_ways.on_code_saved)
     register_receivers_changed_handler(contact_ways.on_receivers_changed)
     register_code_deleted_handler(contact_ways.on_code_deleted)
+    register_unassigned_source(transfers.unassigned_counts_source)

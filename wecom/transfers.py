@@ -250,3 +250,36 @@ def unassigned_list(*, api=None, page_size: int = 1000, cursor: str = "") -> tup
             employee=employees.get(handover), customer=customers.get(external)))
     next_cursor = "" if answer.get("is_last", True) else str(answer.get("next_cursor") or "")
     return rows, next_cursor
+
+
+UNASSIGNED_CACHE_SECONDS = 60
+
+
+def unassigned_counts_source() -> dict[str, int] | None:
+    """For the 待分配离职成员 page (`customers.hooks.register_unassigned_source`): how many customers
+    WeCom lists as waiting for 离职继承 per departed employee (all pages of get_unassigned_list,
+    cached a minute); None when not connected or WeCom does not answer (the page then shows no column)."""
+    if not conf.api_configured():
+        return None
+    from django.core.cache import cache
+
+    from .client import WeComError
+
+    key = "wecom:unassigned_counts"
+    counts = cache.get(key)
+    if counts is not None:
+        return counts
+    counts: dict[str, int] = {}
+    cursor = ""
+    try:
+        while True:
+            rows, cursor = unassigned_list(cursor=cursor)
+            for row in rows:
+                counts[row.handover_userid] = counts.get(row.handover_userid, 0) + 1
+            if not cursor:
+                break
+    except WeComError as exc:
+        logger.warning("get_unassigned_list failed: %s", exc)
+        return None
+    cache.set(key, counts, UNASSIGNED_CACHE_SECONDS)
+    return counts

@@ -146,3 +146,21 @@ def test_a_batch_whose_answer_was_lost_is_not_sent_again_and_polling_settles_it(
     poll_transfers.apply()
     items = WeComTransferItem.objects.filter(transfer=transfer)
     assert set(items.values_list("errcode", "status")) == {(0, 2)}
+
+
+def test_the_pending_departures_page_shows_what_wecom_still_lists(wecom_fake, people, admin_user):
+    """待分配离职成员: beside the portal's own count, the customers WeCom lists as unassigned."""
+    from django.core.cache import cache
+
+    sim = wecom_fake
+    zhang, _lina, _customers = people
+    sim.state.users["zhangwei"].status = 5
+    zhang.status = "departed"
+    zhang.save()
+    cache.clear()
+    html = login(admin_user).get(reverse("admin:customers_transfer_pending")).content.decode()
+    assert "zhangwei" in html and str(N) in html
+    from wecom.transfers import unassigned_counts_source
+
+    assert unassigned_counts_source() == {"zhangwei": N}
+    assert len(sim.calls("externalcontact/get_unassigned_list")) == 1  # one page of ≤1000, then cached a minute
