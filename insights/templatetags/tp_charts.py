@@ -9,6 +9,7 @@
 from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html, json_script
+from django.utils.translation import gettext
 
 register = template.Library()
 
@@ -27,6 +28,8 @@ def tp_charts_js():
 @register.inclusion_tag("insights/_chart.html")
 def tp_chart(spec: dict, chart_id: str, height: int = 300, label: str = ""):
     """A chart container drawn from `spec` (a dict: kind, categories, series, links…)."""
+    if "empty" not in spec:  # the "nothing to draw" text in the page's language
+        spec = {**spec, "empty": gettext("暂无数据")}
     return {
         "chart_id": chart_id,
         "height": height,

@@ -5,6 +5,7 @@ import re
 
 from django.contrib.staticfiles import finders
 from django.template import Context, Template
+from django.utils import translation
 
 
 def test_echarts_is_vendored_with_its_licence():
@@ -29,4 +30,13 @@ def test_chart_tag_renders_a_container_and_its_spec():
     assert "insights/echarts/echarts.min.js" in html and "insights/tp_charts.js" in html
     assert 'data-tp-chart="c1-spec"' in html and "height: 240px" in html
     payload = re.search(r'<script id="c1-spec" type="application/json">(.*?)</script>', html, re.S).group(1)
-    assert json.loads(payload) == spec
+    assert json.loads(payload) == {**spec, "empty": "暂无数据"}
+
+
+def test_chart_tag_says_no_data_in_the_pages_language():
+    """A chart with nothing to draw on an English page says so in English (the tag fills `empty`)."""
+    spec = {"kind": "bar", "categories": [], "series": []}
+    with translation.override("en"):
+        html = Template('{% load tp_charts %}{% tp_chart spec chart_id="c2" %}').render(Context({"spec": spec}))
+    payload = re.search(r'<script id="c2-spec" type="application/json">(.*?)</script>', html, re.S).group(1)
+    assert json.loads(payload)["empty"] == "No data"
