@@ -24,9 +24,10 @@ def test_echarts_is_vendored_with_its_licence():
 def test_chart_tag_renders_a_container_and_its_spec():
     spec = {"kind": "bar", "categories": ["一月", "二月"], "series": [{"name": "新增", "data": [3, 5],
             "links": ["/admin/customers/customer/?a=1", None]}]}
-    html = Template('{% load tp_charts %}{% tp_charts_js %}{% tp_chart spec chart_id="c1" height=240 %}').render(
-        Context({"spec": spec})
-    )
+    with translation.override("zh-hans"):
+        html = Template('{% load tp_charts %}{% tp_charts_js %}{% tp_chart spec chart_id="c1" height=240 %}').render(
+            Context({"spec": spec})
+        )
     assert "insights/echarts/echarts.min.js" in html and "insights/tp_charts.js" in html
     assert 'data-tp-chart="c1-spec"' in html and "height: 240px" in html
     payload = re.search(r'<script id="c1-spec" type="application/json">(.*?)</script>', html, re.S).group(1)
