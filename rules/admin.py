@@ -9,6 +9,7 @@ page with its live progress bar (`admin:customers_job_change`).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from django import forms
@@ -17,6 +18,7 @@ from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -52,6 +54,16 @@ def _highlight(text: str, spans) -> str:
     out.append(format_html("{}", text[last:]))
     return "".join(out)
 
+
+
+DATE_FIELDS = {"since": gettext_lazy("开始日期"), "until": gettext_lazy("结束日期")}
+
+
+def _error_text(exc: DomainError) -> str:
+    """A service error for a message on the page: the date field by its Chinese name, not its key."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    texts = [f"{DATE_FIELDS[k]}{_('：')}{v}" for k, v in details.items() if k in DATE_FIELDS and isinstance(v, str)]
+    return " ".join(texts) or exc.message
 
 class RuleForm(forms.Form):
     """The editor. Keywords and sample customers travel as JSON lists in hidden inputs the chips fill."""
@@ -217,6 +229,9 @@ class KeywordRuleAdmin(admin.ModelAdmin):
             tags=list(rule.tags.all()), exclude_tags=list(rule.exclude_tags.all()),
             samples=list(rule.sample_customers.all()), backtests=backtests,
             employees=list(rule.employees.all()), departments=list(rule.departments.all()),
+            # the back-test's default range, as the service's: the last 30 days
+            backtest_since=(timezone.localdate() - dt.timedelta(days=30)).isoformat(),
+            backtest_until=timezone.localdate().isoformat(),
         )
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/rules/keywordrule/rule.html", context)
@@ -294,7 +309,7 @@ class KeywordRuleAdmin(admin.ModelAdmin):
             job = services.rule_backtest_start(actor=_actor(request), rule=rule, since=request.POST.get("since"),
                                                until=request.POST.get("until"))
         except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+            self.message_user(request, _error_text(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:rules_keywordrule_change", args=[rule.pk]))
         return HttpResponseRedirect(reverse("admin:customers_job_change", args=[job.pk]))
 
@@ -305,7 +320,7 @@ class KeywordRuleAdmin(admin.ModelAdmin):
         try:
             job = services.rule_undo_start(actor=_actor(request), rule=rule, since=request.POST.get("since"))
         except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+            self.message_user(request, _error_text(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:rules_keywordrule_change", args=[rule.pk]))
         return HttpResponseRedirect(reverse("admin:customers_job_change", args=[job.pk]))
 

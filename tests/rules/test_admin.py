@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from customers.models import Job
 from rules.models import KeywordRule
@@ -80,3 +82,19 @@ def test_backtest_and_undo_buttons_start_jobs_and_open_the_job_page(world):
     undo = Job.objects.get(kind="rule_undo")
     assert response["Location"] == reverse("admin:customers_job_change", args=[undo.pk])
     assert undo.status == "succeeded" and undo.counts["removed"] == 1
+
+
+def test_backtest_form_offers_the_last_30_days_and_names_a_bad_date_in_chinese(world):
+    w = world
+    rule = price_rule(w)
+    client = login(w.tag_admin)
+    page = client.get(reverse("admin:rules_keywordrule_change", args=[rule["id"]])).content.decode()
+    today = timezone.localdate()
+    assert f'name="since" value="{(today - dt.timedelta(days=30)).isoformat()}"' in page
+    assert f'name="until" value="{today.isoformat()}"' in page
+    response = client.post(reverse("admin:rules_keywordrule_backtest", args=[rule["id"]]),
+                           {"since": "2026-12-01", "until": "2026-11-01"}, follow=True)
+    text = response.content.decode()
+    assert "结束日期：结束日期不能早于开始日期。" in text
+    assert "until:" not in text.lower()
+    assert not Job.objects.filter(kind="rule_backtest").exists()
