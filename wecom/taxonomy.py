@@ -138,9 +138,14 @@ def taxonomy_push_pending(*, api=None, limit: int = 500) -> PushResult:
         try:
             _push_one(api, row)
         except Exception as exc:  # noqa: BLE001 - WeCom or a domain error: keep the row, retry later
+            from .client import WeComError
+
             row.attempts += 1
             row.last_error = str(exc)[:2000]
-            if row.attempts >= MAX_ATTEMPTS:
+            # WeCom refusing for good (e.g. 301002: a tag made in WeCom's console, which this app may
+            # not edit) fails at once and lets the rest go; busy, unreachable: retried in order.
+            refused = isinstance(exc, WeComError) and not exc.retryable
+            if row.attempts >= MAX_ATTEMPTS or refused:
                 row.status = OutboxStatus.FAILED
                 row.finished_at = timezone.now()
             else:

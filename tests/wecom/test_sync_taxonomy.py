@@ -168,3 +168,21 @@ def test_shuffle_rereads_everything_and_a_new_console_group_arrives(wecom_fake):
     deliver(wecom_fake, tag_event("shuffle", ""))  # again: nothing changes
     assert (TagGroup.objects.count(), Tag.objects.count()) == before
     assert TagGroup.objects.get(pk=t["making"].pk).external_id
+
+
+def test_a_change_wecom_refuses_for_good_fails_at_once_and_the_rest_goes_on(wecom_fake):
+    """Console-made tags may not be edited by the app (301002): that rename fails, the next changes go."""
+    from wecom.simulator import CorpTag, CorpTagGroup
+
+    wecom_fake.state.tag_groups["egCONSOLE"] = CorpTagGroup(group_id="egCONSOLE", group_name="来源", tag=[
+        CorpTag(id="etCONSOLE", name="展会")])
+    deliver(wecom_fake, tag_event("shuffle", ""))
+    console_tag = Tag.objects.get(external_id="etCONSOLE")
+    t = taxonomy()
+    push()
+    tag_services.tag_update(actor=ADMIN, tag=console_tag, name="线下展会")
+    tag_services.tag_update(actor=ADMIN, tag=t["vip"], name="VIP客户")
+    push()
+    failed = TaxonomyPush.objects.get(status="failed")
+    assert failed.object_id == console_tag.pk and "301002" in failed.last_error
+    assert groups_in_wecom(wecom_fake)["客户等级"] == ["VIP客户", "普通"]
