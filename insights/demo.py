@@ -17,7 +17,8 @@ import datetime as dt
 import random
 
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.models import Customer, FollowRelation, Message, Note, RelationStatus, TagEvent, Tagging, TagSource
@@ -158,6 +159,12 @@ def _spread_seed_history(now, stdout) -> int:
     if Customer.objects.count() > 20_000:
         return 0
     n = recent.update(created_at=Subquery(Customer.objects.filter(pk=OuterRef("customer_id")).values("created_at")))
+    # The channel codes' demo applies its codes' tags now to customers who added weeks ago: a channel
+    # code tags a customer when they add, so date those rows at the add through a code (a `state`).
+    added_through_code = (FollowRelation.objects.filter(customer_id=OuterRef("customer_id")).exclude(state="")
+                          .order_by("-added_at").values("added_at")[:1])
+    n += TagEvent.objects.filter(source=TagSource.CHANNEL, created_at__gte=now - dt.timedelta(hours=6)).update(
+        created_at=Coalesce(Subquery(added_through_code), F("created_at")))
     if n:
         _out(stdout, f"insights: {n} seeded audit rows dated back to their customers' arrival.")
     return n
