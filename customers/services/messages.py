@@ -78,7 +78,11 @@ def _parse_time(value: Any) -> dt.datetime | None:
         return None
     if timezone.is_naive(when):
         when = timezone.make_aware(when)
-    return when
+    try:  # the matcher reads times back as epoch seconds: an instant Python cannot hold would stop it
+        utc = when.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        return None
+    return when if 1970 <= utc.year <= 9998 else None
 
 
 def _parse_ours(item: dict, errors: list[dict]) -> _Row | None:
