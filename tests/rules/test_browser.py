@@ -62,12 +62,15 @@ def test_rule_pages_fit_a_phone(browser, live_server, admin_world):
     rule = price_rule(w, status="testing", sample_customers=[w.customers[0].pk])
     post_messages(w, [message(c, "你好，想了解一下价格和报价，价格表发一下" * 2, msgid=f"m{i}")
                       for i, c in enumerate(w.customers)])
+    job = w.api.post(f"/api/v1/keyword-rules/{rule['id']}/backtest/", {"since": "2026-11-01", "until": "2026-11-30"},
+                     format="json").json()["job"]
     context = browser.new_context(locale="zh-CN", base_url=live_server.url, viewport={"width": 390, "height": 844})
     page = context.new_page()
     try:
         browser_login(page, "tagadmin")
         for url in ("/rules/keywordrule/", f"/rules/keywordrule/{rule['id']}/change/",
-                    f"/rules/keywordrule/{rule['id']}/edit/", "/rules/keywordrule/add/"):
+                    f"/rules/keywordrule/{rule['id']}/edit/", "/rules/keywordrule/add/",
+                    f"/rules/keywordrule/backtest/{job}/", f"/customers/job/{job}/change/"):
             page.goto(url)
             page.wait_for_load_state("networkidle")
             no_sideways_scroll(page)
