@@ -100,9 +100,11 @@ def _match_batch(batch_size: int) -> int:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MATCH_LOCK_KEY])
             table = PendingMessage._meta.db_table
+            # `= ANY(ARRAY(...))`: probed by primary key whatever the statistics say (an `IN (SELECT ...)`
+            # may be planned as a scan of the whole queue).
             cursor.execute(
-                f"DELETE FROM {table} WHERE message_id IN (SELECT message_id FROM {table} ORDER BY message_id "
-                "LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING message_id",
+                f"DELETE FROM {table} WHERE message_id = ANY(ARRAY(SELECT message_id FROM {table} "
+                "ORDER BY message_id LIMIT %s FOR UPDATE SKIP LOCKED)) RETURNING message_id",
                 [batch_size],
             )
             ids = sorted(r[0] for r in cursor.fetchall())
@@ -125,9 +127,13 @@ def _messages(ids: list[int], directions: set[str]) -> list[tuple]:
     fields = ("id", "customer_id", "employee_id", "direction", "content")
     if _pg():
         with connection.cursor() as cursor:
+            # One primary-key probe per id (LATERAL): with stale statistics (a table that grew since its
+            # last ANALYZE) a plain `id = ANY(...)` of 5,000 ids is planned as a scan of every message.
+            columns = ", ".join(f"m.{f}" for f in fields)
             cursor.execute(
-                f"SELECT {', '.join(fields)}, EXTRACT(EPOCH FROM sent_at)::float8 FROM {Message._meta.db_table} "
-                "WHERE id = ANY(%s::bigint[]) AND direction = ANY(%s::text[]) AND content <> ''",
+                f"SELECT {columns}, EXTRACT(EPOCH FROM m.sent_at)::float8 FROM unnest(%s::bigint[]) AS b(id) "
+                f"CROSS JOIN LATERAL (SELECT * FROM {Message._meta.db_table} WHERE id = b.id) m "
+                "WHERE m.direction = ANY(%s::text[]) AND m.content <> ''",
                 [_ids_param(ids), sorted(directions)],
             )
             rows = cursor.fetchall()
@@ -190,6 +196,16 @@ def _done(rule_ids: list[int], customer_ids: list[int]) -> set[tuple[int, int]]:
         rule_id__in=rule_ids, customer_id__in=chunk).values_list("rule_id", "customer_id")}
 
 
+def _matched(message_ids: set[int]) -> set[tuple[int, int]]:
+    """(rule, message) pairs already in the hit log among these messages."""
+    ids = sorted(message_ids)
+    if _pg():
+        return set(_pairs(f"SELECT rule_id, message_id FROM {RuleHit._meta.db_table} "
+                          "WHERE message_id = ANY(%s::bigint[])", [_ids_param(ids)]))
+    return {r for chunk in _chunks(ids, 500)
+            for r in RuleHit.objects.filter(message_id__in=chunk).values_list("rule_id", "message_id")}
+
+
 def _record_tagged(pairs: set[tuple[int, int]], now) -> None:
     if not pairs:
         return
@@ -230,6 +246,11 @@ def match_rows(matcher: Matcher, rows: list[tuple], *, now: dt.datetime | None =
                 continue
             candidates.append((row, spec, match))
     counts: dict[str, int] = defaultdict(int)
+    if candidates:
+        # A message queued again (by hand, or a restored backup) is never matched twice by a rule.
+        seen = _matched({row[0] for row, _s, _m in candidates})
+        if seen:
+            candidates = [c for c in candidates if (c[1].id, c[0][0]) not in seen]
     if not candidates:
         return counts
     customer_ids = sorted({row[1] for row, _s, _m in candidates})

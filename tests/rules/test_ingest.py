@@ -78,3 +78,15 @@ def test_messages_of_unfollowed_customers_and_departed_employees_are_stored_and_
     post_messages(w, [message(orphan, "价格", msgid="o1"), message(lost, "价格", msgid="l1")])
     assert Message.objects.count() == 2
     assert Tagging.objects.filter(tag=w.price).count() == 2
+
+
+def test_a_message_queued_again_is_not_matched_twice(world):
+    from rules.matching import messages_match_pending
+    from rules.models import KeywordRule, PendingMessage
+
+    w = world
+    price_rule(w)
+    post_messages(w, [message(w.customers[0], "价格多少", msgid="m1")])
+    PendingMessage.objects.create(message_id=Message.objects.get(msgid="m1").pk)
+    assert messages_match_pending() == 1
+    assert RuleHit.objects.count() == 1 and KeywordRule.objects.get().hit_count == 1
