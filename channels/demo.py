@@ -15,7 +15,7 @@ import random
 from django.db import connection, transaction
 from django.utils import timezone
 
-from customers.models import Customer, FollowRelation, RelationStatus
+from customers.models import Customer, FollowRelation, RelationStatus, TagEvent, TagSource
 from customers.services import customer_upsert, follow_relation_end
 from org.actors import Actor
 from org.models import Department, Employee, EmployeeStatus
@@ -130,6 +130,10 @@ def _recent(code: ChannelCode, spec: dict, rng: random.Random, now: dt.datetime)
                 "followers": [{"employee": employee.userid, "state": code.state, "add_way": 1,
                                "added_at": at.isoformat()}],
             })
+            # The trigger audits its tags now: date them at the add, as they would have been, so the
+            # 数据看板's tagging activity is not one spike on the day the demo was seeded.
+            TagEvent.objects.filter(customer=customer, source=TagSource.CHANNEL, created_at__gte=now).update(
+                created_at=at)
             added += 1
             if rng.random() < LOST_SHARE:
                 ended = min(now, at + dt.timedelta(days=rng.randint(0, 6), hours=rng.randint(1, 20)))

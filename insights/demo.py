@@ -79,6 +79,9 @@ def _new_relations(rng, now, staff, stdout) -> int:
             {"employee": rng.choice(choices).userid, "added_at": added.isoformat(), "state": rng.choice(STATES),
              "add_way": 1},
         ]})
+        # a real code's state fires its trigger now: its tags are dated at the add too
+        TagEvent.objects.filter(customer=customer, source=TagSource.CHANNEL, created_at__gte=now).update(
+            created_at=added)
         if tags and rng.random() < 0.5:  # a channel code's preset tags, applied when the customer added
             chosen = rng.sample(tags, k=min(len(tags), rng.randint(1, 2)))
             change = customer_tags_update(actor=DEMO_ACTOR, customer=customer, add=chosen, source=TagSource.CHANNEL)
