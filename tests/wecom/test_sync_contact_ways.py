@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from channels.models import ChannelCode
 from channels.services import channel_code_create, channel_code_delete, channel_code_update, codes_refresh_receivers
@@ -43,9 +44,9 @@ def test_a_code_is_a_contact_way_kept_in_step(wecom_fake, django_capture_on_comm
                                                 "followers": [{"employee": "zhangwei", "state": "expo2026"}]})
     assert ways(sim)[code.config_id]["user"] == ["lina"]
     # the next day (Asia/Shanghai) both receive again
-    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    tomorrow = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=10, minute=0)  # Asia/Shanghai
     with django_capture_on_commit_callbacks(execute=True):
-        codes_refresh_receivers(now=tomorrow.replace(hour=4))
+        codes_refresh_receivers(now=tomorrow)
     assert sorted(ways(sim)[code.config_id]["user"]) == ["lina", "zhangwei"]
 
     # employees edited
