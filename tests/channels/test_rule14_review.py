@@ -50,3 +50,19 @@ def test_a_group_made_single_choice_after_the_code_was_saved_gives_one_tag_and_n
     held = set(Tagging.objects.filter(customer=customer).values_list("tag_id", flat=True))
     assert len(held & {w.vip.pk, w.potential.pk}) == 1
     assert ChannelAdd.objects.filter(customer=customer).count() == 1
+
+
+def test_round_robin_without_a_limit_takes_turns(world):
+    """With no daily limit, round robin still alternates: the next customer goes to whoever follows the
+    last one who received, not always to the first employee."""
+    from channels.models import Rotation
+
+    w = world
+    code = make_code(state="rr", employees=[w.staff, w.team_staff], rotation=Rotation.ROUND_ROBIN)
+    first, second = sorted([w.staff, w.team_staff], key=lambda e: e.pk)
+    now = dt.datetime(2026, 11, 21, 12, 0, tzinfo=SH)
+    assert receivers_now(code, now=now).next == first
+    add_through("rr", first, "wmRR1", added_at="2026-11-21T10:00:00+08:00")
+    assert receivers_now(code, now=now).next == second
+    add_through("rr", second, "wmRR2", added_at="2026-11-21T10:05:00+08:00")
+    assert receivers_now(code, now=now).next == first
