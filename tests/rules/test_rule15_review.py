@@ -26,3 +26,20 @@ def test_a_sent_at_out_of_range_is_400_and_matching_goes_on(world, sent_at):
     # the next customer's message is matched and tagged as usual
     post_messages(w, [message(w.customers[1], "报价发我", msgid="near")])
     assert Tagging.objects.filter(customer=w.customers[1], tag=w.price).exists()
+
+
+def test_two_messages_of_one_customer_in_one_call_tag_once_and_log_already(world):
+    """Once only holds inside one matching batch too: the second message is `already`, the tag is
+    added (and audited) once, the rule page counts one tagged hit."""
+    from customers.models import TagEvent
+    from rules.models import RuleHit
+
+    w = world
+    rule = price_rule(w)
+    c = w.customers[2]
+    post_messages(w, [message(c, "价格多少", msgid="b1", sent_at="2026-11-20T10:00:00+08:00"),
+                      message(c, "报价呢", msgid="b2", sent_at="2026-11-20T10:01:00+08:00")])
+    assert [h.outcome for h in RuleHit.objects.filter(customer=c).order_by("sent_at")] == ["tagged", "already"]
+    assert TagEvent.objects.filter(customer=c, tag=w.price).count() == 1
+    figures = w.api.get(f"/api/v1/keyword-rules/{rule['id']}/").json()["figures"]
+    assert figures["by_outcome"]["tagged"] == 1 and figures["tagged_customers"] == 1
