@@ -348,7 +348,7 @@ class JobAdmin(admin.ModelAdmin):
         counts = job.counts or {}
         labels = RESULT_LABELS.get(job.kind, {})
         parts = [f"{labels.get(k, k)} {v:,}" for k, v in counts.items() if v]
-        return "，".join(parts) or "—"
+        return _("，").join(parts) or "—"
 
     @admin.display(description=gettext_lazy("耗时"))
     def duration_cell(self, job: Job):

@@ -174,7 +174,7 @@ class TransferAdmin(admin.ModelAdmin):
     def outcome_summary(self, obj):
         counts = {value: getattr(obj, f"n_{value}", 0) for value in TransferOutcome.values}
         labels = dict(TransferOutcome.choices)
-        return "，".join(f"{labels[k]} {counts[k]}" for k in TransferOutcome.values if counts.get(k)) or "—"
+        return gettext("，").join(f"{labels[k]} {counts[k]}" for k in TransferOutcome.values if counts.get(k)) or "—"
 
     @admin.display(description=_("操作人"))
     def created_by(self, obj):

@@ -12,6 +12,7 @@ from customers.models import Job, JobKind, JobStatus, TagAction, TagEvent, Taggi
 from customers.services import TagOperation, customer_tags_update, customers_tags_bulk_update
 from org.actors import Actor
 from tagportal.errors import Conflict, ValidationFailed
+from tests.conftest import login
 from tests.factories import CustomerFactory, EmployeeFactory, make_tag_group
 
 pytestmark = pytest.mark.django_db
@@ -348,3 +349,15 @@ def test_job_page_requeues_a_job_whose_worker_died(admin, tags, client, monkeypa
     page = client.get(reverse("admin:customers_job_change", args=[job.pk]))
     assert page.status_code == 200 and "已完成" in page.content.decode()
     assert Tagging.objects.filter(tag=vip).count() == 3
+
+
+def test_job_list_in_english_separates_counts_with_an_english_comma(admin, tags, django_capture_on_commit_callbacks):
+    vip, _cold = tags
+    CustomerFactory(external_userid="wm1")
+    job = run_pending(django_capture_on_commit_callbacks, bulk_tagging_start, actor=Actor(employee=admin),
+                      add=[vip.pk], source=TagSource.BULK, filter_params={})
+    Job.objects.filter(pk=job.pk).update(counts={"added": 1, "unchanged": 2})
+    client = login(admin)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    html = client.get("/customers/job/").content.decode()
+    assert "1, " in html and "，" not in html
