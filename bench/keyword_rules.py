@@ -298,7 +298,10 @@ def bench_end_to_end(args, env: dict, key: str, items: list[dict]) -> None:
          "--timeout", "600"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    worker = start_worker(env, name="bench-rules", log=ROOT / "bench-keyword-rules-worker.log")
+    from django.conf import settings
+
+    queues = ",".join(getattr(settings, "TAGPORTAL_CELERY_QUEUES", ("celery",)))  # matching has its own queue
+    worker = start_worker(env, name="bench-rules", log=ROOT / "bench-keyword-rules-worker.log", queues=queues)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/v1/keyword-rules/")
