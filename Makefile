@@ -56,7 +56,7 @@ worker: venv
 ## Refresh the English translation catalogue (msgids are Chinese) and compile it; needs gettext.
 messages: venv
 	$(PY) manage.py makemessages -l en --no-location --ignore=.venv --ignore=staticfiles --ignore=bench --ignore=tests
-	$(PY) manage.py compilemessages -l en --ignore=.venv
+	$(PY) manage.py compilemessages -l en -l zh_Hans --ignore=.venv
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -39,6 +39,7 @@ from django.utils.translation import gettext_lazy
 from org.actors import Actor
 from org.models import Department, Employee, EmployeeStatus, Role
 from tagportal.errors import DomainError, ValidationFailed
+from tagportal.text import aside, join_sentences
 from tags.models import Tag
 from tags.selectors import own_personal_tags, visible_tag_groups, visible_tags
 
@@ -506,7 +507,7 @@ class CustomerAdmin(admin.ModelAdmin):
         for key, value in details.items():
             shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
             parts.append(f"{labels.get(key, key)}：{shown}")
-        suffix = "（" + "；".join(parts) + "）" if parts else ""
+        suffix = aside(join_sentences(parts)) if parts else ""
         return _("筛选条件无效，未显示任何客户：%(message)s%(details)s。请修改筛选条件。") % {
             "message": error.message, "details": suffix,
         }
@@ -864,10 +865,10 @@ def insight_filter_summary(flt) -> dict | None:
     if flt.activity:
         kind = {"tags": _("标签变更"), "notes": _("跟进记录"), "messages": _("聊天记录")}[flt.activity]
         if flt.activity_source:
-            kind = f"{kind}（{TagSource(flt.activity_source).label}）"
+            kind = f"{kind}{aside(TagSource(flt.activity_source).label)}"
         parts.append(_("%(range)s 有%(kind)s") % {"range": _date_range_text(flt.activity_from, flt.activity_to),
                                                    "kind": kind})
-    return {"hidden": hidden, "text": "；".join(str(p) for p in parts)}
+    return {"hidden": hidden, "text": join_sentences(parts)}
 
 
 def _date_range_text(start, end) -> str:

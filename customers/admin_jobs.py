@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from org.actors import Actor
 from tagportal.errors import DomainError
+from tagportal.text import join_list, join_parts
 from tags.models import Tag
 from tags.selectors import visible_tag_groups, visible_tags
 
@@ -96,7 +97,7 @@ def describe_filter(params: dict) -> list[tuple[str, str]]:
     for key, value in params.items():
         label = FILTER_LABELS.get(key, key)
         if key in ("tags_all", "tags_any", "tags_none"):
-            value = "、".join(names.get(int(i), f"#{i}") for i in str(value).split(",") if i.strip().isdigit())
+            value = join_list(names.get(int(i), f"#{i}") for i in str(value).split(",") if i.strip().isdigit())
         rows.append((label, value))
     return rows
 
@@ -186,7 +187,7 @@ def _attach_errors(form, tree: list[dict], exc: DomainError) -> None:
             form.add_error(None, error.get("message", exc.message))
             continue
         for node, tag_ids in nodes.values():
-            names = "、".join(t.name for t in node["tags"] if t.pk in tag_ids)
+            names = join_list(t.name for t in node["tags"] if t.pk in tag_ids)
             if error.get("code") == "single_choice":
                 text = _("「%(group)s」是单选标签组，一次只能添加其中一个标签（已选：%(tags)s）。") % {
                     "group": node["group"].name, "tags": names}
@@ -348,7 +349,7 @@ class JobAdmin(admin.ModelAdmin):
         counts = job.counts or {}
         labels = RESULT_LABELS.get(job.kind, {})
         parts = [f"{labels.get(k, k)} {v:,}" for k, v in counts.items() if v]
-        return _("，").join(parts) or "—"
+        return join_parts(parts) or "—"
 
     @admin.display(description=gettext_lazy("耗时"))
     def duration_cell(self, job: Job):

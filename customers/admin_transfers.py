@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +29,7 @@ from org.admin import register_employee_column, register_employee_panel, registe
 from org.models import Employee, EmployeeStatus
 from org.selectors import department_paths
 from tagportal.errors import DomainError
+from tagportal.text import aside, join_list, join_parts, join_sentences
 
 from . import hooks, transfers
 from .hooks import unassigned_counts
@@ -76,7 +78,7 @@ class TransferStartForm(forms.Form):
 def _inheritor_label(employee: Employee, paths: dict[int, str]) -> str:
     """"李四 (lisi) · 总部 / 华北区 / 北京分公司 / 销售部": the department's whole path tells the five
     销售部 apart, and the filter above the list matches any part of it."""
-    departments = "、".join(paths.get(d.pk, d.name) for d in employee.departments.all())
+    departments = join_list(paths.get(d.pk, d.name) for d in employee.departments.all())
     return f"{employee} · {departments}" if departments else str(employee)
 
 
@@ -161,7 +163,7 @@ class TransferAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("继承人"))
     def inheritors(self, obj):
-        return "、".join(str(e) for e in obj.to_employees.all())
+        return join_list(obj.to_employees.all())
 
     @admin.display(description=_("状态"))
     def status_badge(self, obj):
@@ -174,7 +176,7 @@ class TransferAdmin(admin.ModelAdmin):
     def outcome_summary(self, obj):
         counts = {value: getattr(obj, f"n_{value}", 0) for value in TransferOutcome.values}
         labels = dict(TransferOutcome.choices)
-        return gettext("，").join(f"{labels[k]} {counts[k]}" for k in TransferOutcome.values if counts.get(k)) or "—"
+        return join_parts(f"{labels[k]} {counts[k]}" for k in TransferOutcome.values if counts.get(k)) or "—"
 
     @admin.display(description=_("操作人"))
     def created_by(self, obj):
@@ -396,7 +398,7 @@ def item_detail_text(detail: dict) -> str:
         parts.append(gettext("补转画像"))
     if detail.get("reactivated"):
         parts.append(gettext("恢复原跟进关系"))
-    return "；".join(parts)
+    return join_sentences(parts)
 
 
 def _transfers_panel(request: HttpRequest, employee: Employee) -> str:
@@ -410,13 +412,14 @@ def _transfers_panel(request: HttpRequest, employee: Employee) -> str:
         return ""
 
     def line(t: Transfer, text: str):
+        # In Asia/Shanghai (the portal's time zone), not the UTC the database keeps.
         return (reverse("admin:customers_transfer_change", args=[t.pk]), t.pk, text,
-                t.created_at.strftime("%Y-%m-%d %H:%M"))
+                aside(timezone.localtime(t.created_at).strftime("%Y-%m-%d %H:%M")))
 
-    items = [line(t, gettext("转出给 %(to)s") % {"to": "、".join(str(e) for e in t.to_employees.all())})
+    items = [line(t, gettext("转出给 %(to)s") % {"to": join_list(t.to_employees.all())})
              for t in rows]
     items += [line(t, gettext("从 %(from)s 继承") % {"from": t.from_employee}) for t in incoming]
-    return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">#{}</a> {}（{}）</li>', items))
+    return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">#{}</a> {}{}</li>', items))
 
 
 def _may_transfer(request: HttpRequest, employee: Employee) -> bool:

@@ -35,6 +35,7 @@ from mptt.admin import DraggableMPTTAdmin
 from mptt.forms import MPTTAdminForm, TreeNodeMultipleChoiceField
 
 from tagportal.errors import DomainError
+from tagportal.text import join_list
 
 from . import services
 from .actors import Actor
@@ -158,7 +159,7 @@ class DepartmentAdmin(DraggableMPTTAdmin):
             usage = department_usage(dep)
             if usage:
                 protected = list(protected) + [
-                    gettext("%(dep)s：仍有%(what)s") % {"dep": dep.name, "what": "、".join(usage)}
+                    gettext("%(dep)s：仍有%(what)s") % {"dep": dep.name, "what": join_list(usage)}
                 ]
         return deleted, counts, perms_needed, protected
 
@@ -358,12 +359,12 @@ class EmployeeAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("所属部门"))
     def department_list(self, obj):
-        return "、".join(f"{d.parent.name} {d.name}" if d.parent_id else d.name for d in obj.departments.all())
+        return join_list(f"{d.parent.name} {d.name}" if d.parent_id else d.name for d in obj.departments.all())
 
     @admin.display(description=_("角色"))
     def role_list(self, obj):
         labels = dict(Role.choices)
-        return "、".join(str(labels[g.name]) for g in obj.groups.all() if g.name in labels)
+        return join_list(labels[g.name] for g in obj.groups.all() if g.name in labels)
 
     @admin.display(description=_("状态"), ordering="status")
     def status_badge(self, obj):

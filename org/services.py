@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from tagportal.errors import Conflict, NotAllowed, ValidationFailed
 from tagportal.locks import tree_lock
+from tagportal.text import join_list
 
 from .actors import Actor
 from .models import ApiClient, Department, Employee, EmployeeStatus, Role
@@ -189,7 +190,7 @@ def department_delete(*, actor: Actor, department: Department) -> None:
         if in_use:
             raise Conflict(
                 _("部门“%(dep)s”仍在使用中（%(what)s），不能删除。")
-                % {"dep": department.name, "what": "、".join(in_use)},
+                % {"dep": department.name, "what": join_list(in_use)},
                 details={"in_use": in_use},
                 code="in_use",
             )
@@ -224,7 +225,7 @@ def employee_check_roles(*, actor: Actor, employee: Employee | None, roles: Iter
     before = employee.roles if employee is not None and employee.pk else set()
     touched = (roles ^ before) & PRIVILEGED_ROLES
     if touched:
-        names = "、".join(str(Role(r).label) for r in sorted(touched))
+        names = join_list(Role(r).label for r in sorted(touched))
         raise NotAllowed(
             _("只有企业管理员可以授予或取消这些角色：%(roles)s") % {"roles": names}, details={"roles": sorted(touched)}
         )

@@ -95,6 +95,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # tagportal is installed as the admin's AppConfig, so its template tags are named here.
+            "libraries": {"portal_text": "tagportal.templatetags.portal_text"},
         },
     },
 ]

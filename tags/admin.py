@@ -31,6 +31,7 @@ from org.actors import Actor
 from org.admin import register_employee_panel
 from org.models import Department, Employee
 from tagportal.errors import DomainError
+from tagportal.text import join_list
 
 from . import services
 from .hooks import tagging_counts
@@ -304,7 +305,7 @@ class TagGroupAdmin(TaxonomyWriteMixin, DraggableMPTTAdmin):
             if any(t == item.tree_id and lft < item.lft and item.rght < rght for t, lft, rght in scoped):
                 return gettext("随上级（全员，受上级范围限制）")
             return gettext("全员")
-        return "、".join(_department_label(d) for d in depts)
+        return join_list(_department_label(d) for d in depts)
 
     @admin.display(description=_("属性"))
     def flags(self, item):

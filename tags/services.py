@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext_lazy
 
 from org.actors import Actor
 from org.models import Department, Employee
@@ -55,7 +56,7 @@ def clean_name(name, *, field: str = "name") -> str:
     return cleaned
 
 
-NAME_RULE = "名称比较时不区分大小写、全角/半角和空格"
+NAME_RULE = gettext_lazy("名称比较时不区分大小写、全角/半角和空格")
 
 
 def name_clash(queryset, name: str) -> str | None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from org.actors import Actor
 from org.models import Department
@@ -135,102 +136,130 @@ def _from_wecom(data: dict) -> list[dict]:
     return groups
 
 
+def _group_label(index: int, raw) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if isinstance(name, str) and name.strip():
+        return _("第 %(n)s 个标签组“%(name)s”") % {"n": index + 1, "name": name.strip()[:40]}
+    return _("第 %(n)s 个标签组") % {"n": index + 1}
+
+
+def _tag_label(index: int, raw) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else raw
+    if isinstance(name, str) and name.strip():
+        return _("第 %(n)s 个标签“%(name)s”") % {"n": index + 1, "name": name.strip()[:40]}
+    return _("第 %(n)s 个标签") % {"n": index + 1}
+
+
 def _plan(data) -> list[_GroupPlan]:
-    """Validate the whole file; raise ValidationFailed listing every problem, or return the plan."""
+    """Validate the whole file; raise ValidationFailed listing every problem, or return the plan.
+
+    Each problem has `path` (where in the JSON, for programs: `groups[0].tags[2].name`), `where`
+    (the same for people: 第 1 个标签组“客户等级” › 第 3 个标签“VIP”) and `error`."""
     if not isinstance(data, dict):
-        raise ValidationFailed("文件内容必须是 JSON 对象。", details=[{"path": "$", "error": "not an object"}])
+        raise ValidationFailed(_("文件内容必须是 JSON 对象。"),
+                               details=[{"path": "$", "where": _("整个文件"), "error": _("不是 JSON 对象")}])
     if "tag_group" in data:
         raw_groups = _from_wecom(data)
     elif "groups" in data:
         if data.get("format", FORMAT) != FORMAT:
-            raise ValidationFailed(f"未知的文件格式：{data.get('format')}。", details=[{"path": "format"}])
+            raise ValidationFailed(_("未知的文件格式：%(format)s。") % {"format": data.get("format")},
+                                   details=[{"path": "format", "where": _("文件格式"), "error": _("未知的格式")}])
         raw_groups = data["groups"]
     else:
-        raise ValidationFailed("找不到 groups（本系统格式）或 tag_group（企业微信格式）。",
-                               details=[{"path": "$", "error": "no groups"}])
+        raise ValidationFailed(_("找不到 groups（本系统格式）或 tag_group（企业微信格式）。"),
+                               details=[{"path": "$", "where": _("整个文件"), "error": _("没有标签组")}])
     errors: list[dict] = []
     by_external = dict(Department.objects.exclude(external_id=None).values_list("external_id", "pk"))
     by_path = {v: k for k, v in _department_paths().items()}
 
-    def name_of(value, path):
+    def problem(path: str, where: str, error: str) -> None:
+        errors.append({"path": path, "where": where, "error": error})
+
+    def name_of(value, path, where):
         try:
             return services.clean_name(value)
         except ValidationFailed as exc:
-            errors.append({"path": path, "error": exc.message})
+            problem(path, where, exc.message)
             return None
 
-    def order_of(value, path):
+    def order_of(value, path, where):
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            errors.append({"path": path, "error": "order 必须是整数"})
+            problem(path, where, _("排序必须是整数"))
             return None
         return value
 
-    def scope_of(value, path):
+    def scope_of(value, path, where):
         if value is None:
             return None
         if not isinstance(value, list):
-            errors.append({"path": path, "error": "departments 必须是列表"})
+            problem(path, where, _("可见部门必须是列表"))
             return []
         ids = []
         for i, d in enumerate(value):
             by_path_given = isinstance(d, dict) and "path" in d
             pk = by_path.get(str(d["path"])) if by_path_given else by_external.get(str(d))
             if pk is None:
-                errors.append({"path": f"{path}[{i}]", "error": f"部门不存在：{d}"})
+                shown = d["path"] if by_path_given else d
+                problem(f"{path}[{i}]", where, _("部门不存在：%(department)s") % {"department": shown})
             else:
                 ids.append(pk)
         return ids
 
-    def walk(items, path, level) -> list[_GroupPlan]:
+    def walk(items, path, level, parent_where) -> list[_GroupPlan]:
         if not isinstance(items, list):
-            errors.append({"path": path, "error": "必须是列表"})
+            problem(path, parent_where or _("整个文件"), _("标签组必须是列表"))
             return []
         plans, seen = [], set()
         for i, g in enumerate(items):
             here = f"{path}[{i}]"
+            where = f"{parent_where} › {_group_label(i, g)}" if parent_where else _group_label(i, g)
             if not isinstance(g, dict):
-                errors.append({"path": here, "error": "标签组必须是对象"})
+                problem(here, where, _("标签组必须是对象"))
                 continue
             if level >= MAX_GROUP_DEPTH:
-                errors.append({"path": here, "error": f"标签组最多 {MAX_GROUP_DEPTH} 级"})
+                problem(here, where, _("标签组最多 %(n)s 级") % {"n": MAX_GROUP_DEPTH})
                 continue
-            name = name_of(g.get("name"), f"{here}.name")
+            name = name_of(g.get("name"), f"{here}.name", where)
             if name is not None:
                 if services.name_key(name) in seen:
-                    errors.append({"path": f"{here}.name",
-                                   "error": f"同级重复的标签组名“{name}”（{services.NAME_RULE}）"})
+                    problem(f"{here}.name", where, _("同级重复的标签组名“%(name)s”（%(rule)s）")
+                            % {"name": name, "rule": services.NAME_RULE})
                 seen.add(services.name_key(name))
             tags, tag_seen = [], set()
             raw_tags = g.get("tags") or []
             if not isinstance(raw_tags, list):
-                errors.append({"path": f"{here}.tags", "error": "必须是列表"})
+                problem(f"{here}.tags", where, _("标签必须是列表"))
                 raw_tags = []
             for j, t in enumerate(raw_tags):
                 t = t if isinstance(t, dict) else {"name": t}
-                tname = name_of(t.get("name"), f"{here}.tags[{j}].name")
+                tag_where = f"{where} › {_tag_label(j, t)}"
+                tname = name_of(t.get("name"), f"{here}.tags[{j}].name", tag_where)
                 if tname is None:
                     continue
                 if services.name_key(tname) in tag_seen:
-                    errors.append({"path": f"{here}.tags[{j}].name",
-                                   "error": f"组内重复的标签名“{tname}”（{services.NAME_RULE}）"})
+                    problem(f"{here}.tags[{j}].name", tag_where, _("组内重复的标签名“%(name)s”（%(rule)s）")
+                            % {"name": tname, "rule": services.NAME_RULE})
                 tag_seen.add(services.name_key(tname))
-                tags.append((tname, order_of(t.get("order"), f"{here}.tags[{j}].order"), t.get("external_id")))
+                tags.append((tname, order_of(t.get("order"), f"{here}.tags[{j}].order", tag_where),
+                             t.get("external_id")))
             plans.append(_GroupPlan(
-                name=name or "", order=order_of(g.get("order"), f"{here}.order"),
+                name=name or "", order=order_of(g.get("order"), f"{here}.order", where),
                 locked=bool(g.get("locked", False)), single_choice=bool(g.get("single_choice", False)),
-                departments=scope_of(g.get("departments", []), f"{here}.departments"),
+                departments=scope_of(g.get("departments", []), f"{here}.departments", where),
                 external_id=g.get("external_id") or None, tags=tags,
-                children=walk(g.get("children") or [], f"{here}.children", level + 1),
+                children=walk(g.get("children") or [], f"{here}.children", level + 1, where),
             ))
         return plans
 
-    plans = walk(raw_groups, "groups", 0)
+    plans = walk(raw_groups, "groups", 0, "")
     if errors:
         first = errors[0]
         raise ValidationFailed(
-            f"导入文件有 {len(errors)} 处错误，未做任何修改。第一处：{first['path']}：{first['error']}", details=errors
+            _("导入文件有 %(n)s 处错误，未做任何修改。第一处：%(where)s：%(error)s")
+            % {"n": len(errors), "where": first["where"], "error": first["error"]},
+            details=errors,
         )
     return plans
 
