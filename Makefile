@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1:8000
+DEMO_CUSTOMERS ?= 2000
+# Demo motion: jobs in an in-process worker thread (only when no CELERY_BROKER_URL is set), 25 customers a chunk.
+DEMO_ENV ?= TAGPORTAL_JOBS_IN_THREAD=true TAGPORTAL_JOB_MAX_CHUNK=25
 
 .PHONY: demo test test-sqlite worker serve seed migrate venv messages lint bench clean prod
 
@@ -19,16 +22,17 @@ migrate: venv
 
 ## Demo data: a company with departments, employees of each role, tags, customers. Idempotent.
 seed: migrate
-	TAGPORTAL_URL=http://$(HOST) $(PY) manage.py seed_demo
+	TAGPORTAL_URL=http://$(HOST) $(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS)
 
 ## Run the portal with demo data (SQLite + eager Celery unless DATABASE_URL/CELERY_BROKER_URL are set).
+## Without a broker, jobs run in a thread of the web process in small chunks: the progress bar moves.
 demo: seed
 	@echo "Serving the portal on http://$(HOST)/ (Ctrl-C to stop)"
-	DEBUG=true $(PY) manage.py runserver $(HOST)
+	DEBUG=true $(DEMO_ENV) $(PY) manage.py runserver $(HOST)
 
 ## The development server (DEBUG on; the secret key is generated once into .secret_key).
 serve: venv
-	DEBUG=true $(PY) manage.py runserver $(HOST)
+	DEBUG=true $(DEMO_ENV) $(PY) manage.py runserver $(HOST)
 
 ## Production serving on this machine: collectstatic + migrate, then gunicorn, the workers and beat
 ## (Procfile) under honcho. Needs DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS;

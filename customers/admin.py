@@ -393,9 +393,9 @@ class CustomerAdmin(admin.ModelAdmin):
             # instance costs ~0.2 ms to build (a few ms a page, every page).
             groups = [
                 SimpleNamespace(pk=pk, id=pk, name=name, parent_id=parent_id, order=order, locked=locked,
-                                single_choice=single_choice)
-                for pk, name, parent_id, order, locked, single_choice in visible_tag_groups(request.user)
-                .values_list("pk", "name", "parent_id", "order", "locked", "single_choice")
+                                single_choice=single_choice, tree_id=tree_id, lft=lft)
+                for pk, name, parent_id, order, locked, single_choice, tree_id, lft in visible_tag_groups(request.user)
+                .values_list("pk", "name", "parent_id", "order", "locked", "single_choice", "tree_id", "lft")
             ]
             # A group's tags are visible exactly when the group is (rule 4: what `visible_tags` selects), so
             # they load by the groups' ids, without the scope test again; the filter check reuses the ids.

@@ -23,11 +23,12 @@ from django.utils.translation import gettext_lazy
 
 from org.actors import Actor
 from tagportal.errors import DomainError
-from tagportal.text import join_list, join_parts
+from tagportal.text import join_list, join_parts, seconds_text
 from tags.models import Tag
 from tags.selectors import visible_tag_groups, visible_tags
 
 from .jobs import (
+    DEMO_THREAD_NODE,
     FINISHED,
     bulk_tagging_start,
     job_actor_label,
@@ -270,10 +271,16 @@ def bulk_tag_action(modeladmin, request, queryset):
 def _log_row(entry: dict) -> dict:
     """A log entry for display: local time, the event in words."""
     at = parse_datetime(entry.get("at") or "")
+    message = entry.get("message", "")
+    if entry.get("event") in ("started", "resumed"):
+        # The message is the worker that ran it: a Celery node's name, or one of our own placeholders.
+        message = {"local": _("网页进程内执行（未配置 Celery）"),
+                   DEMO_THREAD_NODE: _("网页进程的后台线程（演示模式）")}.get(message, message)
+        message = _("执行者：%(worker)s") % {"worker": message} if message else ""
     return {
         "at": localtime(at).strftime("%Y-%m-%d %H:%M:%S") if at else "",
         "event": LOG_EVENTS.get(entry.get("event"), entry.get("event", "")),
-        "message": entry.get("message", ""),
+        "message": message,
     }
 
 
@@ -355,7 +362,7 @@ class JobAdmin(admin.ModelAdmin):
     def duration_cell(self, job: Job):
         if not job.started_at:
             return "—"
-        return f"{job_progress(job)['elapsed']:.1f} s"
+        return seconds_text(job_progress(job)["elapsed"])
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"

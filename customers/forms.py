@@ -38,8 +38,19 @@ class GroupNode:
         return self.group.single_choice
 
 
+def _tree_position(group) -> tuple:
+    """A group's place among its siblings: the tree's own order (`tree_id`, `lft`: by `order`, then
+    name, as mptt keeps it), so the portrait, the list's filter and the bulk form list groups exactly
+    as the taxonomy tree and the API do."""
+    tree_id, lft = getattr(group, "tree_id", None), getattr(group, "lft", None)
+    if tree_id is not None and lft is not None:
+        return (0, tree_id, lft)
+    return (1, group.order, group.name, group.pk)
+
+
 def build_tag_tree(groups, tags, *, can_edit_locked: bool) -> list[GroupNode]:
-    """Visible groups in tree order (parents before children, by `order`), each with its visible tags."""
+    """Visible groups in tree order (parents before children, siblings as the taxonomy tree orders
+    them), each with its visible tags."""
     groups = list(groups)
     by_parent: dict[int | None, list[TagGroup]] = {}
     visible_ids = {g.pk for g in groups}
@@ -54,7 +65,7 @@ def build_tag_tree(groups, tags, *, can_edit_locked: bool) -> list[GroupNode]:
     locked_ids = locked_group_ids()  # the service's definition: own flag or a locked ancestor
 
     def walk(parent_id, depth):
-        for g in sorted(by_parent.get(parent_id, []), key=lambda g: (g.order, g.pk)):
+        for g in sorted(by_parent.get(parent_id, []), key=_tree_position):
             nodes.append(
                 GroupNode(
                     group=g,

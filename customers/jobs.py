@@ -96,6 +96,7 @@ JOB_HEARTBEAT_SECONDS = getattr(settings, "JOB_HEARTBEAT_SECONDS", 0.5)
 JOB_STALE_SECONDS = getattr(settings, "JOB_STALE_SECONDS", 30)
 # Caps every handler's chunk size (ops knob; the worker tests use it to make a small job long).
 JOB_MAX_CHUNK = int(os.environ.get("TAGPORTAL_JOB_MAX_CHUNK", "0") or 0) or getattr(settings, "JOB_MAX_CHUNK", 0)
+DEMO_THREAD_NODE = "demo-thread"
 MAX_ERRORS_KEPT = 1000
 MAX_LOG_KEPT = 200
 
@@ -271,7 +272,21 @@ def job_create(*, kind: str, actor: Actor, params: dict, total: int = 0, undo_of
 def job_enqueue(*, job_id: int) -> None:
     from .tasks import job_run
 
+    if getattr(settings, "TAGPORTAL_JOBS_IN_THREAD", False) and getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        # The demo (`make demo`: SQLite, no broker): an in-process worker thread instead of running
+        # inline in the request, so the job page opens at once and its progress bar moves.
+        threading.Thread(target=_run_in_thread, args=(job_id,), name=f"tagportal-job-{job_id}", daemon=True).start()
+        return
     job_run.delay(job_id)
+
+
+def _run_in_thread(job_id: int) -> None:
+    try:
+        job_execute(job_id=job_id, node=DEMO_THREAD_NODE)
+    except Exception:  # noqa: BLE001 - a thread has nobody to raise to: the job's status and log say it
+        logger.exception("job %s failed in the demo worker thread", job_id)
+    finally:
+        connection.close()
 
 
 @transaction.atomic

@@ -202,6 +202,10 @@ CELERY_BEAT_SCHEDULE["channels.refresh_receivers"] = {
     "schedule": CHANNELS_REFRESH_MINUTES * 60.0,
 }
 
+# Demo mode (`make demo` sets it): with no broker, jobs run in a thread of the web process instead of
+# inline in the request, so their pages show the progress bar moving. Ignored when a broker is set.
+TAGPORTAL_JOBS_IN_THREAD = env.bool("TAGPORTAL_JOBS_IN_THREAD", default=False)
+
 # WeCom (企业微信) connection (wecom/). All empty: the portal runs standalone, as without WeCom.
 # WECOM_SECRET is the 客户联系 secret; WECOM_TOKEN and WECOM_AES_KEY are the callback's Token and
 # EncodingAESKey; WECOM_API_BASE is pointed at the simulator in tests and demos.

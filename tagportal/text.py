@@ -32,3 +32,13 @@ def aside(text) -> str:
 def labelled(label, value) -> str:
     """"名称：值" / "Name: value"."""
     return gettext("%(label)s：%(value)s") % {"label": label, "value": value}
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as people read it: "不到 0.1 秒", "3.2 秒", "2 分 05 秒" (never "0.0 s")."""
+    if seconds < 0.1:
+        return gettext("不到 0.1 秒")
+    if seconds < 60:
+        return gettext("%(s).1f 秒") % {"s": seconds}
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return gettext("%(m)d 分 %(s)02d 秒") % {"m": minutes, "s": rest}

@@ -119,6 +119,9 @@ class TagGroupForm(forms.ModelForm):
             self.fields["name"].widget.attrs.pop("maxlength", None)
         if "order" in self.fields:
             self.fields["order"].required = False
+            if not self.instance.pk:  # a new group goes last among its siblings unless told otherwise
+                self.fields["order"].initial = None
+                self.fields["order"].help_text = _("留空则排在同级最后。")
         if self.instance.pk and "parent" in self.fields:
             subtree = self.instance.get_descendants(include_self=True).values("pk")
             self.fields["parent"].queryset = self.fields["parent"].queryset.exclude(pk__in=subtree)

@@ -17,7 +17,8 @@ from .models import PersonalTag, Tag, TagGroup
 
 # (name, options, tags, children). options: scope (a callable → departments), locked, single_choice.
 TAXONOMY = [
-    ("客户等级", {}, ["VIP客户", "潜在客户", "普通客户", "流失风险"], []),
+    # One level per customer: single-choice (a customer is never VIP and 普通 at once).
+    ("客户等级", {"single_choice": True}, ["VIP客户", "潜在客户", "普通客户", "流失风险"], []),
     ("试听进度", {}, ["未约课", "已约课", "已试听", "试听未到"], []),
     ("转化阶段", {"single_choice": True}, ["初次接触", "高意向", "已报价", "已成交", "已流失"], []),
     ("客户来源", {"single_choice": True}, ["渠道活码", "老客户转介绍", "线下活动", "官网咨询", "电话咨询"], []),
