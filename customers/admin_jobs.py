@@ -41,7 +41,7 @@ from .jobs import (
     jobs_requeue_stale,
     jobs_visible,
 )
-from .models import Job, JobKind, JobStatus, TagSource
+from .models import Job, JobKind, JobStatus, TagSource, TransferOutcome
 
 FILTER_LABELS = {
     "tags_all": gettext_lazy("包含全部标签"),
@@ -77,6 +77,7 @@ RESULT_LABELS = {
     JobKind.RULE_BACKTEST: {"customers": gettext_lazy("命中客户"), "messages": gettext_lazy("命中消息"),
                             "excluded_messages": gettext_lazy("排除消息"),
                             "excluded_customers": gettext_lazy("排除客户"), "already": gettext_lazy("已有标签")},
+    JobKind.TRANSFER: dict(TransferOutcome.choices),
 }
 
 

@@ -421,6 +421,14 @@ class EmployeeAdmin(admin.ModelAdmin):
             self.message_user(request, message, level=messages.ERROR)
         return not refusals
 
+    @staticmethod
+    def _may_delete_quietly(request, employee: Employee) -> bool:
+        try:
+            services.employee_check_delete(actor=_request_actor(request), employee=employee)
+        except DomainError:
+            return False
+        return True
+
     def delete_model(self, request, obj):
         try:
             services.employee_delete(actor=_request_actor(request), employee=obj)
@@ -441,6 +449,8 @@ class EmployeeAdmin(admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         employee = self.get_object(request, object_id)
         if employee is not None:
+            # No delete button the service would refuse (customers or history, a privileged account).
+            extra_context.setdefault("show_delete", self._may_delete_quietly(request, employee))
             extra_context["employee_departed"] = employee.is_departed
             extra_context["employee_tools"] = self._tools(request, employee)
             extra_context["employee_panels"] = self._panels(request, employee)

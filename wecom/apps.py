@@ -18,3 +18,7 @@ class WecomConfig(AppConfig):
         from .sync_ready import connect
 
         connect()
+        # The mobile sidebar's JS-SDK and OAuth, WeCom's unassigned list (wecom/sidebar.py).
+        from .sidebar import connect as connect_sidebar
+
+        connect_sidebar()

@@ -2,10 +2,11 @@
 
 from django.urls import path
 
-from . import views
+from . import sidebar, views
 
 app_name = "wecom"
 
 urlpatterns: list = [
     path("callback/", views.callback, name="callback"),
+    path("oauth/", sidebar.oauth_view, name="oauth"),  # WeCom OAuth back to the sidebar (wecom/sidebar.py)
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
@@ -44,6 +46,13 @@ def exception_handler(exc, context):
         # Safety net behind tagportal.ids: an integer beyond 64 bits reached SQLite's driver.
         set_rollback()
         return Response(error_body("invalid", _("请求中有超出范围的整数（id 为 1 到 2**63-1）。")), status=400)
+    if isinstance(exc, exceptions.ParseError):
+        # DRF's "JSON parse error - Expecting value: line 1 column 1 (char 0)" is Python's English:
+        # say it in the caller's language, keeping where the body broke.
+        where = re.search(r"line (\d+) column (\d+)", str(exc.detail))
+        message = (_("请求体不是有效的 JSON（第 %(line)s 行第 %(column)s 列附近）。")
+                   % {"line": where.group(1), "column": where.group(2)}) if where else _("请求体不是有效的 JSON。")
+        return Response(error_body("parse_error", message, {"body": "invalid JSON"}), status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

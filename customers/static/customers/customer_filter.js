@@ -44,7 +44,8 @@
           if (names.length) {
             var span = document.createElement("span");
             span.className = "tp-mode-" + mode;
-            span.textContent = labels[mode] + "：" + names.join("、");
+            // The page's own punctuation ("：" "、" in Chinese, ": " ", " in English).
+            span.textContent = labels[mode] + (summary.dataset.colon || "：") + names.join(summary.dataset.sep || "、");
             summary.appendChild(span);
           }
         });
