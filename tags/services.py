@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from org.actors import Actor
@@ -42,16 +43,17 @@ def clean_name(name, *, field: str = "name") -> str:
     """Trim, normalise (NFC) and check a name: no control characters (tab, newline…), inner
     whitespace runs become one space, 1–30 characters."""
     if not isinstance(name, str):
-        raise ValidationFailed("名称必须是文本。", details={field: "must be a string"})
+        raise ValidationFailed(_("名称必须是文本。"), details={field: "must be a string"})
     cleaned = unicodedata.normalize("NFC", name).strip()
     if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in cleaned):
-        raise ValidationFailed("名称不能包含换行、制表符等控制字符。", details={field: "control character"})
+        raise ValidationFailed(_("名称不能包含换行、制表符等控制字符。"), details={field: "control character"})
     cleaned = " ".join(cleaned.split())
     if not cleaned:
-        raise ValidationFailed("名称不能为空。", details={field: "blank"})
+        raise ValidationFailed(_("名称不能为空。"), details={field: "blank"})
     if len(cleaned) > NAME_MAX_LENGTH:
         raise ValidationFailed(
-            f"名称最多 {NAME_MAX_LENGTH} 个字符（现为 {len(cleaned)} 个）。", details={field: "too long"}
+            _("名称最多 %(max)s 个字符（现为 %(n)s 个）。")
+                % {"max": NAME_MAX_LENGTH, "n": len(cleaned)}, details={field: "too long"}
         )
     return cleaned
 
@@ -68,16 +70,17 @@ def name_clash(queryset, name: str) -> str | None:
 
 def _same_name_message(*, what: str, existing: str, name: str) -> str:
     if existing == name:
-        return f"{what}已有“{existing}”。"
-    return f"{what}已有“{existing}”，与“{name}”视为同名（{NAME_RULE}）。"
+        return _("%(what)s已有“%(existing)s”。") % {"what": what, "existing": existing}
+    return _("%(what)s已有“%(existing)s”，与“%(name)s”视为同名（%(rule)s）。") % {
+        "what": what, "existing": existing, "name": name, "rule": NAME_RULE}
 
 
 def require_taxonomy_manager(actor: Actor) -> None:
     """Only tag admins, enterprise admins and enterprise-level write keys change definitions."""
     if not actor.can_write:
-        raise NotAllowed("此 API 密钥为只读，不能修改。", code="read_only")
+        raise NotAllowed(_("此 API 密钥为只读，不能修改。"), code="read_only")
     if not actor.manages_taxonomy:
-        raise NotAllowed("只有标签管理员或企业管理员可以修改企业标签。", code="not_tag_admin")
+        raise NotAllowed(_("只有标签管理员或企业管理员可以修改企业标签。"), code="not_tag_admin")
 
 
 def _group_level(parent: TagGroup | None) -> int:
@@ -90,8 +93,8 @@ def _check_group_sibling_name(*, name: str, parent: TagGroup | None, exclude_pk:
         siblings = siblings.exclude(pk=exclude_pk)
     existing = name_clash(siblings, name)
     if existing is not None:
-        where = f"“{parent.name}”下" if parent else "顶层"
-        raise ValidationFailed(_same_name_message(what=f"{where}的标签组中", existing=existing, name=name),
+        where = _("“%(parent)s”下的标签组中") % {"parent": parent.name} if parent else _("顶层的标签组中")
+        raise ValidationFailed(_same_name_message(what=where, existing=existing, name=name),
                                details={"name": "duplicate", "existing": existing})
 
 
@@ -101,7 +104,8 @@ def _check_tag_sibling_name(*, name: str, group: TagGroup, exclude_pk: int | Non
         siblings = siblings.exclude(pk=exclude_pk)
     existing = name_clash(siblings, name)
     if existing is not None:
-        raise ValidationFailed(_same_name_message(what=f"标签组“{group.name}”中", existing=existing, name=name),
+        raise ValidationFailed(_same_name_message(what=_("标签组“%(group)s”中")
+            % {"group": group.name}, existing=existing, name=name),
                                details={"name": "duplicate", "existing": existing})
 
 
@@ -115,12 +119,13 @@ def _resolve_departments(departments: Iterable | None) -> list[Department]:
         try:
             ids.append(int(pk))
         except (TypeError, ValueError):
-            raise ValidationFailed(f"部门 “{pk}” 无效。", details={"departments": [str(pk)]})
+            raise ValidationFailed(_("部门 “%(pk)s” 无效。") % {"pk": pk}, details={"departments": [str(pk)]})
     found = {d.pk: d for d in Department.objects.filter(pk__in=ids)}
     missing = [pk for pk in dict.fromkeys(ids) if pk not in found]
     if missing:
         raise ValidationFailed(
-            f"部门不存在：{', '.join(map(str, missing))}。", details={"departments": missing}, code="unknown_department"
+            _("部门不存在：%(ids)s。")
+                % {"ids": ", ".join(map(str, missing))}, details={"departments": missing}, code="unknown_department"
         )
     return [found[pk] for pk in dict.fromkeys(ids)]
 
@@ -145,7 +150,7 @@ def _relock(group: TagGroup) -> TagGroup:
     try:
         return TagGroup.objects.get(pk=group.pk)
     except TagGroup.DoesNotExist:
-        raise NotFound("标签组不存在。")
+        raise NotFound(_("标签组不存在。"))
 
 
 def _compact_tree_ids() -> None:
@@ -172,8 +177,8 @@ def _refuse_single_choice_conflicts(*, group: TagGroup, incoming: Sequence[int],
                                       incoming_tag_ids=list(incoming))
     if n:
         raise Conflict(
-            f"标签组“{group.name}”是单选组：{what}后将有 {n} 位客户同时有该组的两个标签。"
-            "请先处理这些客户的标签，再重试。",
+            _("标签组“%(group)s”是单选组：%(what)s后将有 %(n)s 位客户同时有该组的两个标签。"
+              "请先处理这些客户的标签，再重试。") % {"group": group.name, "what": what, "n": n},
             details={"customers": n, "group": group.pk},
             code="single_choice_conflict",
         )
@@ -186,7 +191,8 @@ def tag_group_single_choice_check(*, group: TagGroup, single_choice: bool | None
         n = hooks.single_choice_conflicts(group_tag_ids=_group_tag_ids(group.pk), incoming_tag_ids=[])
         if n:  # the group is not single-choice yet: say why it cannot become one
             raise Conflict(
-                f"有 {n} 位客户同时有标签组“{group.name}”的多个标签，不能设为单选；请先处理这些客户。",
+                _("有 %(n)s 位客户同时有标签组“%(group)s”的多个标签，不能设为单选；请先处理这些客户。")
+                    % {"n": n, "group": group.name},
                 details={"customers": n, "group": group.pk, "single_choice": "conflict"},
                 code="single_choice_conflict",
             )
@@ -195,7 +201,7 @@ def tag_group_single_choice_check(*, group: TagGroup, single_choice: bool | None
 def tag_move_check(*, tag: Tag, group: TagGroup | None) -> None:
     """Conflict (409) if moving `tag` into the single-choice `group` would give customers two of its tags."""
     if group is not None and tag.pk and group.pk != tag.group_id and group.single_choice:
-        _refuse_single_choice_conflicts(group=group, incoming=[tag.pk], what=f"移入标签“{tag.name}”")
+        _refuse_single_choice_conflicts(group=group, incoming=[tag.pk], what=_("移入标签“%(tag)s”") % {"tag": tag.name})
 
 
 def _save_or_duplicate(obj, message: str) -> None:
@@ -233,14 +239,15 @@ def tag_group_create(
         if parent is not None:
             parent = _relock(parent)
         if _group_level(parent) >= MAX_GROUP_DEPTH:
-            raise ValidationFailed(f"标签组最多 {MAX_GROUP_DEPTH} 级，不能在“{parent.name}”下再建子组。",
+            raise ValidationFailed(_("标签组最多 %(n)s 级，不能在“%(parent)s”下再建子组。")
+                % {"n": MAX_GROUP_DEPTH, "parent": parent.name},
                                    details={"parent": "too deep"}, code="too_deep")
         _check_group_sibling_name(name=name, parent=parent)
         if order is None:
             order = _next_order(TagGroup.objects.filter(parent=parent))
         group = TagGroup(name=name, parent=parent, order=order, locked=bool(locked),
                          single_choice=bool(single_choice), external_id=external_id or None)
-        _save_or_duplicate(group, f"已有同名标签组“{name}”。")
+        _save_or_duplicate(group, _("已有同名标签组“%(name)s”。") % {"name": name})
     group.departments.set(scope)
     hooks.run_taxonomy_changed_handlers(actor=actor, kind="group", action="created", objects=[group])
     return group
@@ -288,7 +295,7 @@ def tag_group_update(
             group.single_choice = bool(single_choice)
             changed.append("single_choice")
         if changed:
-            _save_or_duplicate(group, f"已有同名标签组“{group.name}”。")
+            _save_or_duplicate(group, _("已有同名标签组“%(name)s”。") % {"name": group.name})
         if order is not None and order != group.order:
             group = _reorder_group(group=group, order=order)
     if scope is not None:
@@ -303,11 +310,12 @@ def _check_move(*, group: TagGroup, parent: TagGroup | None) -> None:
     """`group` may go under `parent`: not into itself or its subtree, and the subtree stays within
     MAX_GROUP_DEPTH levels. Raises ValidationFailed (`details` name the parent field)."""
     if parent is not None and (parent.pk == group.pk or parent.is_descendant_of(group)):
-        raise ValidationFailed(f"不能把标签组“{group.name}”移到它自己或它的下级组里。",
+        raise ValidationFailed(_("不能把标签组“%(group)s”移到它自己或它的下级组里。") % {"group": group.name},
                                details={"parent": "cycle"}, code="cycle")
     subtree_height = (group.get_descendants().aggregate(m=Max("level"))["m"] or group.level) - group.level
     if _group_level(parent) + subtree_height >= MAX_GROUP_DEPTH:
-        raise ValidationFailed(f"移动后“{group.name}”及其子组会超过 {MAX_GROUP_DEPTH} 级。",
+        raise ValidationFailed(_("移动后“%(group)s”及其子组会超过 %(n)s 级。")
+            % {"group": group.name, "n": MAX_GROUP_DEPTH},
                                details={"parent": "too deep"}, code="too_deep")
 
 
@@ -323,7 +331,7 @@ def _move_group(*, group: TagGroup, parent: TagGroup | None, order: int | None) 
     was_root = group.parent_id is None
     group.parent = parent
     group.order = order
-    _save_or_duplicate(group, f"目标位置已有同名标签组“{group.name}”。")
+    _save_or_duplicate(group, _("目标位置已有同名标签组“%(name)s”。") % {"name": group.name})
     if was_root:
         _compact_tree_ids()
     return _relock(group)
@@ -362,13 +370,14 @@ def tag_group_check(
     if parent is not None:
         parent = TagGroup.objects.filter(pk=parent.pk).first()
         if parent is None:
-            raise ValidationFailed("上级标签组不存在。", details={"parent": "unknown"})
+            raise ValidationFailed(_("上级标签组不存在。"), details={"parent": "unknown"})
     if group is not None and group.pk:
         current = TagGroup.objects.filter(pk=group.pk).first()
         if current is not None and (parent.pk if parent else None) != current.parent_id:
             _check_move(group=current, parent=parent)
     elif _group_level(parent) >= MAX_GROUP_DEPTH:
-        raise ValidationFailed(f"标签组最多 {MAX_GROUP_DEPTH} 级，不能在“{parent.name}”下再建子组。",
+        raise ValidationFailed(_("标签组最多 %(n)s 级，不能在“%(parent)s”下再建子组。")
+            % {"n": MAX_GROUP_DEPTH, "parent": parent.name},
                                details={"parent": "too deep"}, code="too_deep")
     _check_group_sibling_name(name=name, parent=parent, exclude_pk=group.pk if group else None)
     return name
@@ -379,7 +388,7 @@ def tag_group_place(*, actor: Actor, group: TagGroup, target: TagGroup, position
     """Drag and drop: put `group` as the last child of `target` or just left/right of it."""
     require_taxonomy_manager(actor)
     if position not in ("last-child", "first-child", "left", "right"):
-        raise ValidationFailed("无法理解的移动位置。", details={"position": position})
+        raise ValidationFailed(_("无法理解的移动位置。"), details={"position": position})
     with tree_lock("tag_group"):
         group, target = _relock(group), _relock(target)
         if group.pk == target.pk:
@@ -418,7 +427,7 @@ def tag_groups_reorder(*, actor: Actor, parent: TagGroup | None, ordered_ids: Se
     with tree_lock("tag_group"):
         children = {g.pk: g for g in TagGroup.objects.filter(parent=parent)}
         if set(ordered_ids) != set(children) or len(ordered_ids) != len(children):
-            raise ValidationFailed("排序列表必须恰好包含该层的全部标签组。", details={"ordered_ids": "mismatch"})
+            raise ValidationFailed(_("排序列表必须恰好包含该层的全部标签组。"), details={"ordered_ids": "mismatch"})
         for index, pk in enumerate(ordered_ids):
             TagGroup.objects.filter(pk=pk).update(order=index * 10)
         # Orders changed behind mptt's back: recompute the affected tree(s) from parent + order.
@@ -466,12 +475,12 @@ def tag_create(
     name = clean_name(name)
     group = TagGroup.objects.select_for_update().filter(pk=group.pk).first()
     if group is None:
-        raise NotFound("标签组不存在。")
+        raise NotFound(_("标签组不存在。"))
     _check_tag_sibling_name(name=name, group=group)
     if order is None:
         order = _next_order(Tag.objects.filter(group=group))
     tag = Tag(group=group, name=name, order=order, external_id=external_id or None)
-    _save_or_duplicate(tag, f"标签组“{group.name}”中已有同名标签“{name}”。")
+    _save_or_duplicate(tag, _("标签组“%(group)s”中已有同名标签“%(name)s”。") % {"group": group.name, "name": name})
     hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="created", objects=[tag])
     return tag
 
@@ -483,10 +492,10 @@ def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | 
     require_taxonomy_manager(actor)
     tag = Tag.objects.select_for_update().filter(pk=tag.pk).first()
     if tag is None:
-        raise NotFound("标签不存在。")
+        raise NotFound(_("标签不存在。"))
     target = tag.group if group is None else TagGroup.objects.select_for_update().filter(pk=group.pk).first()
     if target is None:
-        raise NotFound("标签组不存在。")
+        raise NotFound(_("标签组不存在。"))
     new_name = tag.name if name is None else clean_name(name)
     if target.pk != tag.group_id or new_name != tag.name:
         _check_tag_sibling_name(name=new_name, group=target, exclude_pk=tag.pk)
@@ -498,7 +507,7 @@ def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | 
     tag.name = new_name
     if order is not None:
         tag.order = order
-    _save_or_duplicate(tag, f"标签组“{target.name}”中已有同名标签“{new_name}”。")
+    _save_or_duplicate(tag, _("标签组“%(group)s”中已有同名标签“%(name)s”。") % {"group": target.name, "name": new_name})
     if before[0] != tag.group_id:
         hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="moved", objects=[tag],
                                             previous_group_id=before[0])
@@ -518,7 +527,7 @@ def tags_reorder(*, actor: Actor, group: TagGroup, ordered_ids: Sequence[int]) -
     require_taxonomy_manager(actor)
     current = set(Tag.objects.filter(group=group).values_list("pk", flat=True))
     if set(ordered_ids) != current or len(ordered_ids) != len(current):
-        raise ValidationFailed("排序列表必须恰好包含该组的全部标签。", details={"ordered_ids": "mismatch"})
+        raise ValidationFailed(_("排序列表必须恰好包含该组的全部标签。"), details={"ordered_ids": "mismatch"})
     tags = [Tag(pk=pk, order=i * 10) for i, pk in enumerate(ordered_ids)]
     Tag.objects.bulk_update(tags, ["order"])
     hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="updated",
@@ -546,16 +555,17 @@ def tag_merge(*, actor: Actor, source: Tag, target: Tag) -> int:
     """
     require_taxonomy_manager(actor)
     if source.pk == target.pk:
-        raise ValidationFailed("不能把标签合并到它自己。", details={"target": "same as source"})
+        raise ValidationFailed(_("不能把标签合并到它自己。"), details={"target": "same as source"})
     # Lock both rows in a stable order so two merges cannot deadlock each other.
     locked = {t.pk: t for t in Tag.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
     if len(locked) != 2:
-        raise NotFound("标签不存在。")
+        raise NotFound(_("标签不存在。"))
     source, target = locked[source.pk], locked[target.pk]
     if target.group.single_choice:
         # After the merge, source's customers hold target: those holding another tag of target's group clash.
         _refuse_single_choice_conflicts(group=target.group, incoming=[source.pk], exclude=[target.pk],
-                                        what=f"把“{source.name}”合并到“{target.name}”")
+                                        what=_("把“%(source)s”合并到“%(target)s”")
+                                            % {"source": source.name, "target": target.name})
     moved = hooks.run_tag_merge_handlers(actor=actor, source=source, target=target)
     hooks.run_taxonomy_changed_handlers(actor=actor, kind="tag", action="deleted", objects=[source])
     source.delete()
@@ -590,11 +600,11 @@ def tag_group_external_id_set(*, group: TagGroup, external_id: str | None) -> Ta
 
 def _require_owner(actor: Actor, owner: Employee | None = None) -> Employee:
     if not actor.can_write:
-        raise NotAllowed("此 API 密钥为只读，不能修改。", code="read_only")
+        raise NotAllowed(_("此 API 密钥为只读，不能修改。"), code="read_only")
     if actor.employee is None:
-        raise ValidationFailed("个人标签属于某个成员：请用 employee 指明成员。", details={"employee": "required"})
+        raise ValidationFailed(_("个人标签属于某个成员：请用 employee 指明成员。"), details={"employee": "required"})
     if owner is not None and owner.pk != actor.employee.pk:
-        raise NotAllowed("个人标签只能由本人管理。", code="not_owner")
+        raise NotAllowed(_("个人标签只能由本人管理。"), code="not_owner")
     return actor.employee
 
 
@@ -604,7 +614,7 @@ def _check_personal_name(*, owner: Employee, name: str, exclude_pk: int | None =
     list(Employee.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
     existing = name_clash(PersonalTag.objects.filter(owner=owner).exclude(pk=exclude_pk), name)
     if existing is not None:
-        raise ValidationFailed(_same_name_message(what="你的个人标签中", existing=existing, name=name),
+        raise ValidationFailed(_same_name_message(what=_("你的个人标签中"), existing=existing, name=name),
                                details={"name": "duplicate", "existing": existing})
 
 
@@ -615,7 +625,7 @@ def personal_tag_create(*, actor: Actor, name: str) -> PersonalTag:
     name = clean_name(name)
     _check_personal_name(owner=owner, name=name)
     tag = PersonalTag(owner=owner, name=name)
-    _save_or_duplicate(tag, f"你已有名为“{name}”的个人标签。")
+    _save_or_duplicate(tag, _("你已有名为“%(name)s”的个人标签。") % {"name": name})
     return tag
 
 
@@ -625,7 +635,7 @@ def personal_tag_update(*, actor: Actor, personal_tag: PersonalTag, name: str) -
     name = clean_name(name)
     _check_personal_name(owner=owner, name=name, exclude_pk=personal_tag.pk)
     personal_tag.name = name
-    _save_or_duplicate(personal_tag, f"你已有名为“{name}”的个人标签。")
+    _save_or_duplicate(personal_tag, _("你已有名为“%(name)s”的个人标签。") % {"name": name})
     return personal_tag
 
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -139,7 +140,7 @@ def _parse_operations(raw) -> tuple[list[TagOperation], list[int], dict[int, lis
         elif isinstance(item.get("external_userid"), str):
             customer = by_external.get(item["external_userid"])
             if customer is None:
-                item_errors.append({"code": "not_found", "message": "客户不存在或不可见",
+                item_errors.append({"code": "not_found", "message": _("客户不存在或不可见"),
                                     "external_userid": item["external_userid"]})
         else:
             item_errors.append({"code": "invalid", "message": "Each operation needs 'customer' or 'external_userid'."})

@@ -9,6 +9,7 @@ of reach is 404. Every write is a service call; tag writes by API clients are au
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -111,7 +112,7 @@ class CustomerViewSet(ActorMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         for key in _ID_LISTS:
             value = body.get(key, [])
             if not isinstance(value, list):
-                raise ValidationFailed(f"{key} 必须是 id 列表。", details={key: value})
+                raise ValidationFailed(_("%(key)s 必须是 id 列表。") % {"key": key}, details={key: value})
             lists[key] = value
         change = services.customer_tags_update(actor=self.actor, customer=customer, source=tag_source(request), **lists)
         employee = self.actor.employee

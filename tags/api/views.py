@@ -8,6 +8,7 @@ tag admins, who manage all groups); add `usable=true` for the groups whose tags 
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
@@ -75,7 +76,8 @@ class TagGroupViewSet(TaxonomyWritesMixin, RestrictedModelViewSet):
     def _visible_group(self, pk, field: str) -> TagGroup | None:
         if pk is None:
             return None
-        return self._group_or_400(pk, field=field, message=f"上级标签组 {pk} 不存在。", code="unknown_parent")
+        return self._group_or_400(pk, field=field, message=_("上级标签组 %(id)s 不存在。") % {"id": pk},
+                                  code="unknown_parent")
 
     def create(self, request, *args, **kwargs):
         data = self._validated()
@@ -142,7 +144,8 @@ class TagViewSet(TaxonomyWritesMixin, RestrictedModelViewSet):
         return qs
 
     def _group(self, pk) -> TagGroup:
-        return self._group_or_400(pk, field="group", message=f"标签组 {pk} 不存在。", code="unknown_group")
+        return self._group_or_400(pk, field="group", message=_("标签组 %(id)s 不存在。") % {"id": pk},
+                                  code="unknown_group")
 
     def create(self, request, *args, **kwargs):
         data = self._validated()
