@@ -29,6 +29,7 @@ from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 HAS_CJK = re.compile(f"[{CJK}]")
+QUOTED = re.compile("“[^”]*”")
 # Chinese punctuation and the full-width forms of ASCII (！ to ～). Curly quotes, "…" and "—" are English too.
 FULL_WIDTH_PUNCTUATION = re.compile("[\u3000-\u303f\uff01-\uff5e]")
 # Chinese text followed by ASCII punctuation ("已保存." "名称:" "组, 标签"), or ASCII parentheses around it.
@@ -111,7 +112,8 @@ def problems(text: str, language: str) -> list[str]:
         return []
     found = []
     if language == "en":
-        if HAS_CJK.search(text):
+        # A Chinese example in quotes is data, not an untranslated msgid: 'e.g. “想了解一下价格”'.
+        if HAS_CJK.search(QUOTED.sub("", text)):
             found.append("Chinese text in the English UI (untranslated msgid)")
         if FULL_WIDTH_PUNCTUATION.search(text):
             found.append("full-width punctuation in the English UI")
@@ -134,6 +136,8 @@ def page_findings(html: str, *, url: str, user: str, language: str) -> tuple[lis
         for problem in problems(text, language):
             findings.append(Finding(url, user, language, problem, text))
     for text in parser.script_strings:
+        if len(text) < 2:
+            continue  # a key or a separator the script compares with ("，" typed in a Chinese IME)
         for problem in problems(text, language):
             findings.append(Finding(url, user, language, "in a script: " + problem, text))
     return findings, parser.links
