@@ -937,7 +937,7 @@ def export_rows(employee, qs) -> Iterator[list]:
     tz = timezone.get_current_timezone()
     yield [
         _("ID"), "external_userid", _("名称"), _("企业名称"), _("类型"), _("性别"),
-        _("跟进成员"), _("备注"), _("首次添加时间"), _("渠道 state"), _("企业标签"), _("个人标签"),
+        _("跟进成员"), _("备注"), _("首次添加时间"), _("渠道标识"), _("企业标签"), _("个人标签"),
     ]
     last_pk = None
     base = qs.order_by("-pk").values_list("pk", "external_userid", "name", "corp_name", "type", "gender")

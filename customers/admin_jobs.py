@@ -49,7 +49,7 @@ FILTER_LABELS = {
     "tags_none": gettext_lazy("不含标签"),
     "follower": gettext_lazy("跟进成员"),
     "department": gettext_lazy("部门"),
-    "state": gettext_lazy("渠道 state"),
+    "state": gettext_lazy("渠道标识"),
     "external_userid": gettext_lazy("external_userid"),
     "q": gettext_lazy("搜索"),
     "updated_since": gettext_lazy("更新于之后"),

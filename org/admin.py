@@ -137,6 +137,13 @@ class DepartmentAdmin(DraggableMPTTAdmin):
         extra_context = {"can_move": self.has_change_permission(request), **(extra_context or {})}
         return super().changelist_view(request, extra_context=extra_context)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        department = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if department is not None and department_usage(department):
+            extra_context.setdefault("show_delete", False)  # still in use: the delete would be refused
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         data = {k: form.cleaned_data.get(k) for k in ("name", "parent", "order", "external_id")}
         actor = _request_actor(request)

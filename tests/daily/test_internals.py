@@ -76,3 +76,14 @@ def test_personal_tag_name_over_30_characters_is_refused_not_cut():
     page = client.post(url, {"_action": "tags", "tags-new_personal_tag": "长" * 31}).content.decode()
     assert "最多 30 个字符（现在 31 个）" in page
     assert not PersonalTagging.objects.exists()
+
+
+def test_no_delete_button_on_a_department_still_in_use():
+    from tests.factories import DepartmentFactory
+
+    admin = EmployeeFactory(userid="boss", roles=["enterprise_admin"], is_superuser=True)
+    used, empty = DepartmentFactory(name="Sales"), DepartmentFactory(name="Empty")
+    EmployeeFactory(departments=[used])
+    client = login(admin)
+    assert "deletelink" not in client.get(reverse("admin:org_department_change", args=[used.pk])).content.decode()
+    assert "deletelink" in client.get(reverse("admin:org_department_change", args=[empty.pk])).content.decode()
