@@ -1,4 +1,4 @@
-"""WeCom behind the mobile sidebar portrait (`customers.sidebar`, /m/) and the 待分配离职成员 page.
+"""WeCom behind the mobile sidebar portrait (`customers.sidebar`, /m/).
 
 Registered from `WecomConfig.ready()` in the hooks `customers` offers; does nothing until the portal
 is connected (`conf.api_configured()` and `WECOM_AGENT_ID` for the JS-SDK):
@@ -12,8 +12,6 @@ is connected (`conf.api_configured()` and `WECOM_AGENT_ID` for the JS-SDK):
   `/wecom/oauth/` with a `code`, `auth/getuserinfo` turns it into the employee's `userid`, and the
   employee is logged in (an active, not departed account with that userid) and sent on to the page.
   Elsewhere the usual login form is used.
-- **Who still waits for 离职继承 in WeCom?** `get_unassigned_list`, counted per departed employee
-  (cached a minute), beside the portal's own count.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import hashlib
 import logging
 import secrets
 import time
-from collections import Counter
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -45,8 +42,6 @@ logger = logging.getLogger(__name__)
 JSSDK_URL = "https://res.wx.qq.com/open/js/jweixin-1.2.0.js"
 OAUTH_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 TICKET_MARGIN = 300  # seconds before the ticket's expiry when a new one is fetched
-UNASSIGNED_CACHE_SECONDS = 60
-UNASSIGNED_MAX_PAGES = 20  # 20,000 customers: beyond that the page shows what it read
 SESSION_KEY = "wecom_oauth"
 
 
@@ -174,41 +169,10 @@ class WeComSidebar:
         return {"script_url": getattr(settings, "WECOM_JSSDK_URL", "") or JSSDK_URL, "agent_config": config}
 
 
-# ---------------------------------------------------------------- 待分配离职成员
-
-
-def unassigned_counts() -> dict[str, int] | None:
-    """Customers WeCom lists as waiting for 离职继承, per departed userid; None when not connected
-    or WeCom does not answer (the page then shows the portal's count alone)."""
-    if not conf.api_configured():
-        return None
-    key = f"wecom:unassigned:{conf.corp_id()}"
-    counts = cache.get(key)
-    if counts is not None:
-        return counts
-    from .transfers import unassigned_list
-
-    counted: Counter[str] = Counter()
-    cursor = ""
-    try:
-        for _page in range(UNASSIGNED_MAX_PAGES):
-            rows, cursor = unassigned_list(cursor=cursor)
-            counted.update(row.handover_userid for row in rows)
-            if not cursor:
-                break
-    except WeComError as exc:
-        logger.warning("WeCom get_unassigned_list failed (errcode %s)", exc.errcode)
-        return None
-    counts = dict(counted)
-    cache.set(key, counts, timeout=UNASSIGNED_CACHE_SECONDS)
-    return counts
-
-
 SIDEBAR = WeComSidebar()
 
 
 def connect() -> None:
-    from customers.hooks import register_sidebar_integration, register_unassigned_source
+    from customers.hooks import register_sidebar_integration
 
-    register_sidebar_integration(SIDEBAR)
-    register_unassigned_source(unassigned_counts)
+    register_sidebar_integration(SIDEBAR)  # WeCom's unassigned count: wecom/transfers.py (sync) registers it

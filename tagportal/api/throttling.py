@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
+from rest_framework.exceptions import ParseError
 from rest_framework.throttling import SimpleRateThrottle
 
 from org.models import ApiClient
@@ -47,6 +48,10 @@ class ActingEmployeeRateThrottle(PortalRateThrottle):
             return None  # a session acts as its own employee: counted by ApiClientRateThrottle
         try:
             userid = named_employee_userid(request)
+        except ParseError:
+            # DRF keeps an empty body after a failed parse: the view would then answer a misleading
+            # "name: required". The caller's real mistake is the body: say so now (a 400 parse_error).
+            raise
         except Exception:  # noqa: BLE001 - an unreadable body is the view's 400, not the throttle's
             return None
         if not isinstance(userid, str) or not userid:
