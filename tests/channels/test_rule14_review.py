@@ -66,3 +66,19 @@ def test_round_robin_without_a_limit_takes_turns(world):
     assert receivers_now(code, now=now).next == second
     add_through("rr", second, "wmRR2", added_at="2026-11-21T10:05:00+08:00")
     assert receivers_now(code, now=now).next == first
+
+
+def test_a_manager_who_receives_another_departments_code_sees_it_but_cannot_change_it(world):
+    """Visibility of codes: receiving a code (as receiver or backup) lets a manager see it, never
+    manage it; only codes of the departments they manage are theirs to change or delete."""
+    from tests.channels.test_api import session
+
+    w = world
+    other = make_code(name="售后码", employees=[w.after_staff], backup_employees=[w.manager],
+                      department=w.after_sales.pk)
+    api = session(w.manager)
+    assert api.get(f"/api/v1/channel-codes/{other.pk}/").status_code == 200
+    assert api.patch(f"/api/v1/channel-codes/{other.pk}/", {"name": "改"}, format="json").status_code == 403
+    assert api.delete(f"/api/v1/channel-codes/{other.pk}/").status_code == 403
+    other.refresh_from_db()
+    assert other.name == "售后码"
