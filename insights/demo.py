@@ -17,7 +17,7 @@ import datetime as dt
 import random
 
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -125,7 +125,11 @@ def _history(rng, now, stdout) -> int:
     sources = [s for s, w in SOURCE_WEIGHTS for _ in range(w)]
     top = Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     sample = rng.sample(range(1, top + 1), k=min(top, 400))
-    pairs = list(Tagging.objects.filter(customer_id__in=sample).values_list("customer_id", "tag_id", "tag__name")[:900])
+    # Only taggings without an audit yet: a pair a rule, a channel code or a job already audited keeps
+    # that history (a later seeded "add" would make the rule's undo spare it as re-added by someone).
+    audited = TagEvent.objects.filter(customer_id=OuterRef("customer_id"), tag_id=OuterRef("tag_id"))
+    pairs = list(Tagging.objects.filter(customer_id__in=sample).exclude(Exists(audited))
+                 .values_list("customer_id", "tag_id", "tag__name")[:900])
     events = []
     for customer_id, tag_id, name in pairs:
         when = _at(now, rng, 60)
