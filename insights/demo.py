@@ -125,9 +125,10 @@ def _history(rng, now, stdout) -> int:
     sources = [s for s, w in SOURCE_WEIGHTS for _ in range(w)]
     top = Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     sample = rng.sample(range(1, top + 1), k=min(top, 400))
-    # Only taggings without an audit yet: a pair a rule, a channel code or a job already audited keeps
-    # that history (a later seeded "add" would make the rule's undo spare it as re-added by someone).
-    audited = TagEvent.objects.filter(customer_id=OuterRef("customer_id"), tag_id=OuterRef("tag_id"))
+    # Not the taggings a rule, a channel code or a job audited: they keep that history (a later seeded
+    # "add" would make the rule's undo spare them as re-added by someone else).
+    audited = TagEvent.objects.filter(customer_id=OuterRef("customer_id"), tag_id=OuterRef("tag_id")).exclude(
+        actor_label__startswith="seed_demo")
     pairs = list(Tagging.objects.filter(customer_id__in=sample).exclude(Exists(audited))
                  .values_list("customer_id", "tag_id", "tag__name")[:900])
     events = []
