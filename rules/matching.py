@@ -100,11 +100,9 @@ def _match_batch(batch_size: int) -> int:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MATCH_LOCK_KEY])
             table = PendingMessage._meta.db_table
-            # `= ANY(ARRAY(...))`: probed by primary key whatever the statistics say (an `IN (SELECT ...)`
-            # may be planned as a scan of the whole queue).
             cursor.execute(
-                f"DELETE FROM {table} WHERE message_id = ANY(ARRAY(SELECT message_id FROM {table} "
-                "ORDER BY message_id LIMIT %s FOR UPDATE SKIP LOCKED)) RETURNING message_id",
+                f"DELETE FROM {table} WHERE message_id IN (SELECT message_id FROM {table} ORDER BY message_id "
+                "LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING message_id",
                 [batch_size],
             )
             ids = sorted(r[0] for r in cursor.fetchall())
@@ -127,13 +125,9 @@ def _messages(ids: list[int], directions: set[str]) -> list[tuple]:
     fields = ("id", "customer_id", "employee_id", "direction", "content")
     if _pg():
         with connection.cursor() as cursor:
-            # One primary-key probe per id (LATERAL): with stale statistics (a table that grew since its
-            # last ANALYZE) a plain `id = ANY(...)` of 5,000 ids is planned as a scan of every message.
-            columns = ", ".join(f"m.{f}" for f in fields)
             cursor.execute(
-                f"SELECT {columns}, EXTRACT(EPOCH FROM m.sent_at)::float8 FROM unnest(%s::bigint[]) AS b(id) "
-                f"CROSS JOIN LATERAL (SELECT * FROM {Message._meta.db_table} WHERE id = b.id) m "
-                "WHERE m.direction = ANY(%s::text[]) AND m.content <> ''",
+                f"SELECT {', '.join(fields)}, EXTRACT(EPOCH FROM sent_at)::float8 FROM {Message._meta.db_table} "
+                "WHERE id = ANY(%s::bigint[]) AND direction = ANY(%s::text[]) AND content <> ''",
                 [_ids_param(ids), sorted(directions)],
             )
             rows = cursor.fetchall()
