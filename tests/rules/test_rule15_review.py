@@ -43,3 +43,17 @@ def test_two_messages_of_one_customer_in_one_call_tag_once_and_log_already(world
     assert TagEvent.objects.filter(customer=c, tag=w.price).count() == 1
     figures = w.api.get(f"/api/v1/keyword-rules/{rule['id']}/").json()["figures"]
     assert figures["by_outcome"]["tagged"] == 1 and figures["tagged_customers"] == 1
+
+
+def test_a_message_posted_without_direction_is_the_customers_own_and_counts(world):
+    """`direction` defaults to `in` (API.md): a CRM that leaves it out still gets its customers tagged."""
+    from customers.models import Direction
+
+    w = world
+    price_rule(w)
+    c = w.customers[3]
+    item = message(c, "价格多少", msgid="nodir")
+    del item["direction"]
+    post_messages(w, [item])
+    assert Message.objects.get(msgid="nodir").direction == Direction.IN
+    assert Tagging.objects.filter(customer=c, tag=w.price).exists()
