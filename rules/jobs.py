@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.jobs import Chunk, JobFailed, JobHandler, _apply_operations, job_actor, job_handler
+from customers.jobs import Chunk, JobFailed, JobHandler, _apply_operations, job_handler
 from customers.models import (
     FollowRelation,
     Job,
@@ -24,6 +24,7 @@ from customers.models import (
     TagSource,
 )
 from customers.services import TagOperation
+from org.actors import Actor
 
 from .matcher import Matcher, rule_matcher
 from .models import Backtest, BacktestCustomer, KeywordRule, RuleTagged, rule_label_prefix
@@ -185,6 +186,11 @@ def _rule_events(rule_id: int) -> Q:
     return Q(source=TagSource.RULE, actor_label__startswith=rule_label_prefix(rule_id))
 
 
+def _rule_actor(rule_id: int) -> Actor:
+    rule = KeywordRule.objects.filter(pk=rule_id).first()
+    return Actor(label=rule.actor_label if rule else f"{rule_label_prefix(rule_id)}".strip())
+
+
 @job_handler(JobKind.RULE_UNDO)
 class RuleUndoJob(JobHandler):
     """Removes the tags a rule added (to the customers it tagged since `params["since"]`), customer by
@@ -244,6 +250,8 @@ class RuleUndoJob(JobHandler):
                 continue
             removes[customer_id].add(tag_id)
         operations = [TagOperation(customer_id=c, remove=tuple(sorted(t))) for c, t in sorted(removes.items())]
-        result, failed = _apply_operations(job, job_actor(job), operations, TagSource.RULE)
+        # The rule took the tags off as automation, so it takes them back the same way: the tag admin who
+        # asked may not see the rule's tag (a scoped group), and is recorded as the job's actor.
+        result, failed = _apply_operations(job, _rule_actor(rule_id), operations, TagSource.RULE)
         return Chunk(done=len(customer_ids), cursor=customer_ids[-1], failed=failed,
                      counts={"removed": result.removed, "kept": kept})

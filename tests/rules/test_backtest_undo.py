@@ -97,3 +97,24 @@ def test_undo_since_a_date_spares_earlier_taggings(world):
     response = w.api.post(f"{RULES}{rule['id']}/undo/", {"since": "2026-06-01"}, format="json")
     assert Job.objects.get(pk=response.json()["job"]).status == "succeeded"
     assert Tagging.objects.filter(tag=w.price).count() == 1
+
+
+def test_a_tag_admin_undoes_a_rule_whose_tag_is_in_a_group_they_cannot_see(world):
+    """The rule tagged as automation; its undo removes the tags even when the person who asks for it
+    cannot see the tag's group (scoped to another department), and records that person as the job's actor."""
+    from org.actors import Actor
+    from rules.services import rule_undo_start
+    from tests.factories import make_tag_group
+
+    w = world
+    _group, (maintenance_due,) = make_tag_group("售后服务", tags=["保养到期"], departments=[w.service_dept])
+    rule = price_rule(w, name="保养提醒", keywords=["保养"], tags=[maintenance_due.pk], exclude_tags=[])
+    post_messages(w, [message(w.customers[0], "车子该保养了", msgid="u1")])
+    assert Tagging.objects.filter(customer=w.customers[0], tag=maintenance_due).exists()
+
+    job = rule_undo_start(actor=Actor(employee=w.tag_admin), rule=KeywordRule.objects.get(pk=rule["id"]))
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.errors
+    assert job.counts["removed"] == 1 and job.actor_employee == w.tag_admin
+    assert not Tagging.objects.filter(customer=w.customers[0], tag=maintenance_due).exists()
+    assert Job.objects.filter(kind="rule_undo").count() == 1
