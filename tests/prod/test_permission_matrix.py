@@ -142,6 +142,7 @@ PAGE_ROUTES: dict[str, Entry] = {
     "/customers/transfer/pending/": L,
     "/c/{state}/": P,  # a channel code's public landing page (its QR); filled with an unknown state
     "/wecom/callback/": P,  # WeCom's callback: signature-checked, 403 for anything else
+    "/wecom/oauth/": P,  # WeCom's OAuth back to the sidebar: logs in only with WeCom's code
     "/insights/snapshot/": L,
     "/insights/snapshot/refresh/": L,
     "/insights/snapshot/{key}.csv": L,
