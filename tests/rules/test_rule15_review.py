@@ -57,3 +57,18 @@ def test_a_message_posted_without_direction_is_the_customers_own_and_counts(worl
     post_messages(w, [item])
     assert Message.objects.get(msgid="nodir").direction == Direction.IN
     assert Tagging.objects.filter(customer=c, tag=w.price).exists()
+
+
+def test_each_rule_counts_only_its_own_directions_when_another_rule_counts_outgoing(world):
+    """Two rules, one for the customer's messages (default) and one for outgoing ones: an outgoing
+    message with both keywords hits only the outgoing rule."""
+    from rules.models import RuleHit
+
+    w = world
+    inbound = price_rule(w)
+    outbound = price_rule(w, name="销售报价", keywords=["报价"], tags=[w.maintenance.pk], directions=["out"])
+    c = w.customers[4]
+    post_messages(w, [message(c, "给您的报价和价格表", msgid="out1", direction="out")])
+    assert list(RuleHit.objects.values_list("rule_id", flat=True)) == [outbound["id"]]
+    assert not RuleHit.objects.filter(rule_id=inbound["id"]).exists()
+    assert not Tagging.objects.filter(customer=c, tag=w.price).exists()
