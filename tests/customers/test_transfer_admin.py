@@ -179,6 +179,10 @@ def test_departed_employee_gets_only_the_departed_hand_over(client, scene):
     form = client.get(response.url).content.decode()
     assert "保持在职" not in form and "将被标记为离职" not in form and "已离职" in form
     assert 'name="to_employees"' in form  # 3 customers still to hand over
+    preview = client.post(response.url, {"to_employees": [scene["li"].pk], "keep_portrait": "on",
+                                         "step": "preview_first"}).content.decode()
+    assert "将把 张三 (zhangsan) 的 <b>3</b> 位客户转给以下继承人" in preview
+    assert "将被标记为离职" not in preview  # he has left already: nothing to warn about
 
 
 @pytest.mark.django_db

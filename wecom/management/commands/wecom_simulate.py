@@ -111,8 +111,9 @@ class Command(BaseCommand):
         self.stdout.write("Run the portal and its worker with these settings (or put them in .env):\n")
         for name, value in sim.settings().items():
             self.stdout.write(f"export {name}={value}")
+        where = "" if sim.url == DEFAULT_SIMULATOR else f" --simulator {sim.url}"
         self.stdout.write("\nThen, in another terminal: python manage.py wecom_simulate add-customer "
-                          "--employee zhangwei --state expo_bj --name 王女士")
+                          f"--employee zhangwei --state expo_bj --name 王女士{where}")
         try:
             while True:
                 time.sleep(3600)
