@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import FollowRelation, TagSource
-from customers.services import customer_tags_update, customer_upsert
+from customers.services import customer_tags_update, customer_upsert, follow_relation_default_remark
 from org.actors import Actor
 from org.models import Department, Employee, EmployeeStatus
 from tagportal.errors import Conflict, NotAllowed, NotFound, ValidationFailed
@@ -522,9 +522,7 @@ def channel_add_record(*, actor: Actor, relation: FollowRelation) -> ChannelAdd 
     if code.remark_template and not relation.remark:
         customer = relation.customer
         remark = render_remark(code, customer_name=customer.name, employee=relation.employee)
-        if remark:
-            FollowRelation.objects.filter(pk=relation.pk).update(remark=remark)
-            relation.remark = remark
+        follow_relation_default_remark(relation=relation, remark=remark)
     add = ChannelAdd.objects.create(
         code=code, relation=relation, customer_id=relation.customer_id, employee_id=relation.employee_id,
         added_at=added_at, day=shanghai_day(added_at), tags_added=sorted(t.pk for t in change.added) if change else [],

@@ -218,6 +218,19 @@ NOTE_MAX_LENGTH = 5000
 
 
 @transaction.atomic
+def follow_relation_default_remark(*, relation: FollowRelation, remark: str) -> bool:
+    """Give a relation that has no remark yet a default one (a channel code's `remark_template`, rendered).
+    A remark the employee or WeCom already set is never overwritten. Returns whether it was set."""
+    remark = (remark or "")[: FollowRelation._meta.get_field("remark").max_length]
+    if not remark:
+        return False
+    updated = FollowRelation.objects.filter(pk=relation.pk, remark="").update(remark=remark)
+    if updated:
+        relation.remark = remark
+    return bool(updated)
+
+
+@transaction.atomic
 def note_create(*, actor: Actor, customer: Customer | int, text: str) -> Note:
     """添加跟进记录: a note on a customer the actor sees, by the acting employee."""
     _check_actor_can_write(actor)

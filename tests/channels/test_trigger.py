@@ -8,7 +8,7 @@ import pytest
 from channels.models import ChannelAdd
 from channels.selectors import code_stats, parse_range
 from customers.models import FollowRelation, RelationStatus, TagEvent, Tagging
-from customers.services import follow_relation_end
+from customers.services import customer_upsert, follow_relation_end
 from tests.channels.conftest import ENTERPRISE, add_through, make_code
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +119,12 @@ def test_remark_template_names_the_channel_and_the_customer(world):
     make_code(name="车展", state="expo", employees=[w.staff], remark_template="{channel}-{name}")
     customer = add_through("expo", w.staff, "wmREM", name="李女士")
     assert FollowRelation.objects.get(customer=customer).remark == "车展-李女士"
+
+
+def test_remark_template_never_overwrites_a_remark_the_relation_came_with(world):
+    w = world
+    make_code(name="车展", state="expo", employees=[w.staff], remark_template="{channel}-{name}")
+    customer, _created = customer_upsert(actor=ENTERPRISE, data={
+        "external_userid": "wmOWN", "name": "王先生",
+        "followers": [{"employee": w.staff.userid, "state": "expo", "remark": "老客户介绍"}]})
+    assert FollowRelation.objects.get(customer=customer).remark == "老客户介绍"
