@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class CustomersConfig(AppConfig):
     name = "customers"
     verbose_name = _("客户")
+
+    def ready(self) -> None:
+        from tagportal.demo import register_demo_part
+
+        from . import demo, taxonomy_hooks
+
+        taxonomy_hooks.register()
+        register_demo_part(demo.seed, order=20)

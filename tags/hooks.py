@@ -20,10 +20,12 @@ what they record commits or rolls back with the change (the WeCom connection que
 corp-tag push this way). `change` is a `TaxonomyChange`; for deletes it carries the objects as
 they were (with their `external_id`), read before the rows went away.
 
-The customers' own taggings (`customers.Tagging`, audited in `customers.TagEvent`) are handled
-by `customer_taggings_merge` / `customer_taggings_delete` below, registered by default. They look
-the models up with `apps.get_model` at call time (no import of `customers`), so `tags` still
-works, and is testable, in a project without the customers app.
+Personal-tag delete handlers `(*, actor, personal_tag) -> int` audit and remove a personal tag's
+uses before it goes. Tag counters answer two questions the tags services ask before a change:
+`single_choice_conflicts(*, group_tag_ids, incoming_tag_ids) -> int` (customers that would hold two
+tags of one single-choice group) and `tagging_counts(tag_ids) -> {tag_id: n}` (for delete
+confirmations). The customers app registers all of these for its taggings (`customers/taxonomy_hooks.py`,
+from `CustomersConfig.ready()`); without it they answer 0 and do nothing.
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from django.apps import apps
 
 if TYPE_CHECKING:
     from org.actors import Actor
@@ -46,6 +46,8 @@ TaxonomyChangedHandler = Callable[..., None]
 _merge_handlers: list[TagMergeHandler] = []
 _delete_handlers: list[TagDeleteHandler] = []
 _taxonomy_handlers: list[TaxonomyChangedHandler] = []
+_personal_tag_delete_handlers: list[Callable[..., int]] = []
+_tag_counters: list = []
 
 
 @dataclass(frozen=True)
@@ -102,122 +104,40 @@ def run_tag_delete_handlers(*, actor: Actor, tags: Sequence[Tag]) -> int:
     return sum(handler(actor=actor, tags=tags) or 0 for handler in _delete_handlers)
 
 
-# ------------------------------------------------------------------ customers' taggings (default)
+# ------------------------------------------------------------------ personal tags and counts
 
 
-def _customers_models():
-    if not apps.is_installed("customers"):
-        return None
-    return apps.get_model("customers", "Tagging"), apps.get_model("customers", "TagEvent")
-
-
-def _audit_source(actor: Actor) -> str:
-    # TagSource values of customers: an API client's change is "api", a person's "manual";
-    # automation may name its own (the WeCom connection: "wecom").
-    if actor.source:
-        return actor.source
-    return "api" if actor.api_client is not None else "manual"
-
-
-def _event_kwargs(actor: Actor) -> dict:
-    return {
-        "actor_employee": actor.employee,
-        "actor_client": actor.api_client,
-        "actor_label": str(actor)[:100],
-        "source": _audit_source(actor),
-    }
-
-
-@register_tag_merge_handler
-def customer_taggings_merge(*, actor: Actor, source: Tag, target: Tag) -> int:
-    """Re-point `source`'s taggings to `target` without duplicates; audit each change."""
-    models = _customers_models()
-    if models is None:
-        return 0
-    Tagging, TagEvent = models
-    target_customers = Tagging.objects.filter(tag=target).values("customer_id")
-    source_rows = Tagging.objects.filter(tag=source)
-    moving = list(source_rows.exclude(customer_id__in=target_customers).values_list("customer_id", flat=True))
-    already = list(
-        Tagging.objects.filter(tag=source, customer_id__in=target_customers).values_list("customer_id", flat=True)
-    )
-    common = _event_kwargs(actor)
-    events = [TagEvent(customer_id=c, tag=source, tag_name=source.name, action="remove", **common)
-              for c in moving + already]
-    events += [TagEvent(customer_id=c, tag=target, tag_name=target.name, action="add", **common) for c in moving]
-    TagEvent.objects.bulk_create(events, batch_size=2000)
-    Tagging.objects.filter(tag=source, customer_id__in=moving).update(tag=target)
-    Tagging.objects.filter(tag=source).delete()
-    return len(moving) + len(already)
-
-
-@register_tag_delete_handler
-def customer_taggings_delete(*, actor: Actor, tags: Sequence[Tag]) -> int:
-    """Audit the removal of deleted tags from their customers (the rows cascade away)."""
-    models = _customers_models()
-    if models is None or not tags:
-        return 0
-    Tagging, TagEvent = models
-    names = {t.pk: t.name for t in tags}
-    pairs = list(Tagging.objects.filter(tag_id__in=list(names)).values_list("customer_id", "tag_id"))
-    common = _event_kwargs(actor)
-    TagEvent.objects.bulk_create(
-        [TagEvent(customer_id=c, tag_id=t, tag_name=names[t], action="remove", **common) for c, t in pairs],
-        batch_size=2000,
-    )
-    Tagging.objects.filter(tag_id__in=list(names)).delete()
-    return len(pairs)
+def register_personal_tag_delete_handler(handler: Callable[..., int]) -> Callable[..., int]:
+    """Register `handler(*, actor, personal_tag) -> int`, called before a personal tag is deleted."""
+    if handler not in _personal_tag_delete_handlers:
+        _personal_tag_delete_handlers.append(handler)
+    return handler
 
 
 def personal_taggings_delete(*, actor: Actor, personal_tag) -> int:
-    """A personal tag is being deleted: audit its removal from every customer carrying it (source
-    manual, the owner acting), then delete those taggings. Two statements whatever the number."""
-    if not apps.is_installed("customers"):
-        return 0
-    PersonalTagging = apps.get_model("customers", "PersonalTagging")
-    TagEvent = apps.get_model("customers", "TagEvent")
-    rows = PersonalTagging.objects.filter(personal_tag_id=personal_tag.pk)
-    customer_ids = list(rows.values_list("customer_id", flat=True))
-    common = {**_event_kwargs(actor), "source": "manual"}
-    TagEvent.objects.bulk_create(
-        [TagEvent(customer_id=c, personal_tag_id=personal_tag.pk, tag_name=personal_tag.name[:64], action="remove",
-                  **common) for c in customer_ids],
-        batch_size=5000,
-    )
-    rows.delete()
-    return len(customer_ids)
+    return sum(handler(actor=actor, personal_tag=personal_tag) or 0 for handler in _personal_tag_delete_handlers)
+
+
+def register_tag_counter(counter):
+    """Register an object with `single_choice_conflicts(*, group_tag_ids, incoming_tag_ids) -> int` and
+    `tagging_counts(tag_ids) -> dict[int, int]` for the references an app holds to tags."""
+    if counter not in _tag_counters:
+        _tag_counters.append(counter)
+    return counter
 
 
 def single_choice_conflicts(*, group_tag_ids: Sequence[int], incoming_tag_ids: Sequence[int]) -> int:
     """Rule 7 check before a taxonomy change: how many customers would end up with two tags of one
-    single-choice group, when the tags `incoming_tag_ids` join (or are merged into) the group whose
-    tags are `group_tag_ids`. Counts customers holding more than one of the union (0 without the
-    customers app)."""
-    models = _customers_models()
-    if models is None:
-        return 0
-    from django.db.models import Count
-
-    ids = sorted(set(group_tag_ids) | set(incoming_tag_ids))
-    if len(ids) < 2:
-        return 0
-    Tagging = models[0]
-    return (
-        Tagging.objects.filter(tag_id__in=ids)
-        .values("customer_id")
-        .annotate(n=Count("tag_id"))
-        .filter(n__gt=1)
-        .count()
-    )
+    single-choice group when the tags `incoming_tag_ids` join (or are merged into) the group whose tags
+    are `group_tag_ids` (0 without a registered counter)."""
+    return sum(c.single_choice_conflicts(group_tag_ids=group_tag_ids, incoming_tag_ids=incoming_tag_ids)
+               for c in _tag_counters)
 
 
 def tagging_counts(tag_ids: Sequence[int]) -> dict[int, int]:
-    """How many customers carry each tag (for delete confirmations); 0 without the customers app."""
-    models = _customers_models()
-    if models is None or not tag_ids:
-        return {}
-    from django.db.models import Count
-
-    Tagging = models[0]
-    rows = Tagging.objects.filter(tag_id__in=list(tag_ids)).values("tag_id").annotate(n=Count("id"))
-    return {r["tag_id"]: r["n"] for r in rows}
+    """How many customers carry each tag (for delete confirmations); empty without a registered counter."""
+    totals: dict[int, int] = {}
+    for counter in _tag_counters:
+        for tag_id, n in counter.tagging_counts(list(tag_ids)).items():
+            totals[tag_id] = totals.get(tag_id, 0) + n
+    return totals

@@ -1,15 +1,13 @@
 """`manage.py seed_demo [--customers N]`: a believable company to try the portal on.
 
-Each app seeds its own part (`org.demo`, `tags.demo`, `customers.demo`), in dependency order,
-then the parts the apps above register in `tagportal.demo`.
+Each app seeds its own part: `org.demo` here, then the parts the other apps register in
+`tagportal.demo` from their `ready()` (tags, customers, then the apps above), in dependency order.
 Safe to run twice: parts that exist are left alone.
 """
 
 from django.core.management.base import BaseCommand
 
-import customers.demo
 import org.demo
-import tags.demo
 from tagportal.demo import demo_parts
 
 
@@ -21,8 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="random seed, for repeatable data")
 
     def handle(self, *args, **options):
-        for part in (org.demo, tags.demo, customers.demo):
-            part.seed(stdout=self.stdout, **options)
-        for seed in demo_parts():
+        org.demo.seed(stdout=self.stdout, **options)
+        for seed in demo_parts():  # tags (10), customers (20), then the apps above them
             seed(stdout=self.stdout, **options)
         org.demo.print_logins(self.stdout)
