@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -34,6 +34,7 @@ from tagportal.text import aside, join_list, join_parts, join_sentences
 from . import hooks, transfers
 from .hooks import unassigned_counts
 from .models import Customer, FollowRelation, JobStatus, RelationStatus, Transfer, TransferItem, TransferOutcome
+from .selectors import _reach_employee_ids, sees_all_customers
 
 MODES = {"departed": _("离职继承"), "onjob": _("在职继承")}
 CUSTOMERS_LISTED = 1000
@@ -437,10 +438,15 @@ register_employee_tool(_("在职继承"), "admin:customers_transfer_onjob", allo
 register_employee_panel(_("客户继承记录"), _transfers_panel)
 
 
-def _with_customer_count(qs):
+def _with_customer_count(qs, viewer):
+    """Each employee's customers, for those whose customers the viewer sees (HR and admins: everyone; a
+    manager: the members of the departments they manage; staff: themself); "-" for the others."""
     active = FollowRelation.objects.filter(employee=OuterRef("pk"), status=RelationStatus.ACTIVE)
-    return qs.annotate(tp_customers=Coalesce(
-        Subquery(active.order_by().values("employee").annotate(n=Count("pk")).values("n")), 0))
+    count = Coalesce(Subquery(active.order_by().values("employee").annotate(n=Count("pk")).values("n")), 0)
+    if sees_all_customers(viewer):
+        return qs.annotate(tp_customers=count)
+    return qs.annotate(tp_customers=Case(When(pk__in=_reach_employee_ids(viewer), then=count),
+                                         default=Value(None), output_field=IntegerField()))
 
 
 register_employee_column("tp_customers", _("客户数"), _with_customer_count)

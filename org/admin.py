@@ -10,7 +10,7 @@ Extension points for later apps (org never imports them):
 - `register_employee_tool(label, url_name, allowed=None)`: a button on the employee page, linking to
   `reverse(url_name, args=[employee.pk])`; shown only when `allowed(request, employee)` is true (if given).
 - `register_employee_column(name, title, annotate)`: a column of the employee list;
-  `annotate(queryset)` adds the value as the annotation `name` (one query for the whole page).
+  `annotate(queryset, viewer)` adds the value as the annotation `name` (one query for the whole page).
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ _employee_columns: list[EmployeeColumn] = []
 
 
 def register_employee_column(name: str, title: str, annotate: Callable) -> None:
-    """Add a column to the employee list: `annotate(queryset)` returns the queryset with the annotation
-    `name` (a subquery or count, so the list costs no query per row); the column shows its value."""
+    """Add a column to the employee list: `annotate(queryset, viewer)` returns the queryset with the
+    annotation `name` (a subquery or count, so the list costs no query per row), as `viewer` may see it;
+    the column shows its value (None: the viewer may not know it, shown as "-")."""
     if not any(c.name == name for c in _employee_columns):
         _employee_columns.append(EmployeeColumn(name, title, annotate))
 
@@ -340,7 +341,7 @@ class EmployeeAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         qs = super().get_queryset(request).prefetch_related("departments__parent", "groups")
         for column in _employee_columns:
-            qs = column.annotate(qs)
+            qs = column.annotate(qs, request.user)
         return qs
 
     def get_list_display(self, request):

@@ -145,3 +145,14 @@ def test_hr_reaches_departed_transfer_in_two_clicks(page, transactional_db):
     expect(page.locator("#tp-assignments tbody tr")).to_have_count(4)
     expect(page.locator("#tp-assignments")).to_contain_text("张伟 (zhangwei)")
     assert FollowRelation.objects.filter(employee=liu, status=RelationStatus.ACTIVE).count() == 4
+
+
+def test_a_manager_sees_customer_counts_only_for_the_members_whose_customers_they_see(company):
+    """A manager of 北京 销售部 sees 张伟's count; 王静 (上海) is outside their scope: "-", not her count."""
+    bj_sales = company["zhang"].departments.get()
+    manager = EmployeeFactory(userid="manager_bj", name="北京经理", roles=["manager"], managed_departments=[bj_sales])
+    page = login(manager).get(reverse("admin:org_employee_changelist")).content.decode()
+    cell = r'<a href="[^"]*/(\d+)/change/[^"]*">[^<]*</a>.*?<td class="field-tp_customers">([^<]*)</td>'
+    rows = dict(re.findall(cell, page, flags=re.S))
+    assert rows.get(str(company["zhang"].pk)) == "1"
+    assert rows.get(str(company["wang"].pk)) == "-"
