@@ -74,9 +74,12 @@ def hits_per_day(rule: KeywordRule, *, days: int = 30) -> list[dict]:
     return out
 
 
-def keyword_test(*, content: str, draft: RuleSpec | None = None, rules: QuerySet | None = None) -> list[dict]:
+def keyword_test(*, content: str, draft: RuleSpec | None = None, rules: QuerySet | None = None,
+                 editing: int | None = None) -> list[dict]:
     """试一试: which live and testing rules (and `draft`, an unsaved rule) match `content`, with the
-    keywords and exclude keywords found, using the workers' matcher. Nothing is stored."""
+    keywords and exclude keywords found, using the workers' matcher. Nothing is stored.
+    `editing`: the saved rule the draft is an edit of; the draft stands in for it (listed once, with
+    the saved rule's id and status), so the editor shows what the rule will match once saved."""
     found = []
     matcher = active_matcher()
     matches = matcher.match(content)
@@ -84,7 +87,7 @@ def keyword_test(*, content: str, draft: RuleSpec | None = None, rules: QuerySet
     if matches:
         names = dict(KeywordRule.objects.filter(pk__in=list(matches)).values_list("pk", "name"))
     for rule_id, match in sorted(matches.items()):
-        if not match.keywords:
+        if not match.keywords or (draft is not None and rule_id == editing):
             continue
         spec = matcher.rules[rule_id]
         found.append({"rule": rule_id, "name": names.get(rule_id, spec.name), "status": spec.status,
@@ -93,7 +96,9 @@ def keyword_test(*, content: str, draft: RuleSpec | None = None, rules: QuerySet
     if draft is not None:
         one = Matcher([draft])
         match = one.match(content).get(draft.id)
-        found.insert(0, {"rule": None, "name": draft.name, "status": RuleStatus.DRAFT,
+        saved = KeywordRule.objects.filter(pk=editing).values("pk", "status").first() if editing else None
+        found.insert(0, {"rule": saved["pk"] if saved else None, "name": draft.name,
+                         "status": saved["status"] if saved else RuleStatus.DRAFT, "draft": True,
                          "keywords": match.keywords if match else [],
                          "excluded_by": match.excluded_by if match else [],
                          "spans": one.spans(content, match.keywords) if match else []})

@@ -16,7 +16,8 @@ from customers.models import Job
 from customers.services import messages_ingest
 from tagportal.api.pagination import CursorPagination
 from tagportal.api.viewsets import ActorMixin, RestrictedModelViewSet
-from tagportal.errors import ValidationFailed
+from tagportal.errors import NotFound, ValidationFailed
+from tagportal.ids import is_id
 
 from .. import services
 from ..matcher import RuleSpec
@@ -123,7 +124,8 @@ class KeywordRuleViewSet(RestrictedModelViewSet):
     @extend_schema(request=inline_serializer("KeywordTestRequest", fields={
         "content": serializers.CharField(),
         "keywords": serializers.ListField(child=serializers.CharField(), required=False),
-        "exclude_keywords": serializers.ListField(child=serializers.CharField(), required=False)}))
+        "exclude_keywords": serializers.ListField(child=serializers.CharField(), required=False),
+        "rule": serializers.IntegerField(required=False, help_text="the rule these keywords are an edit of")}))
     @action(detail=False, methods=["post"])
     def test(self, request):
         body = _body(request)
@@ -131,7 +133,12 @@ class KeywordRuleViewSet(RestrictedModelViewSet):
         content = body.get("content")
         if not isinstance(content, str) or len(content) > 20_000 or "\x00" in content:
             raise ValidationFailed("content: 需要一段文字（最长 20,000 字）。", details={"content": "required"})
-        draft = None
+        draft, editing = None, body.get("rule")
+        if editing is not None:
+            if isinstance(editing, bool) or not isinstance(editing, int) or not is_id(editing):
+                raise ValidationFailed("rule: 规则 id", details={"rule": editing})
+            if not self.get_queryset().filter(pk=editing).exists():
+                raise NotFound("规则不存在或不可见。", details={"rule": editing})
         if body.get("keywords") is not None:
             errors: dict = {}
             keywords = services.clean_keywords(body.get("keywords"), "keywords", errors, required=False)
@@ -143,7 +150,7 @@ class KeywordRuleViewSet(RestrictedModelViewSet):
             draft = RuleSpec(id=0, name=str(body.get("name") or "（编辑中）")[:100], label="", status="draft",
                              keywords=keywords, exclude_keywords=excludes, directions=frozenset({"in"}), min_hits=1,
                              window_days=None, tags=(), exclude_tags=frozenset(), covered_employees=None)
-        return Response({"content": content, "matches": keyword_test(content=content, draft=draft)})
+        return Response({"content": content, "matches": keyword_test(content=content, draft=draft, editing=editing)})
 
 
 def _body(request) -> dict:

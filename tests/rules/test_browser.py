@@ -56,6 +56,17 @@ def test_write_a_rule_with_chips_and_try_it_live(page, admin_world):
     rule = KeywordRule.objects.get(name="价格关注")
     assert rule.keywords == ["价格", "报价"] and list(rule.tags.values_list("name", flat=True)) == ["关注价格"]
 
+    # Editing the saved rule: 试一试 shows it once, as edited (its old keyword 价格 no longer counts).
+    page.goto(f"/rules/keywordrule/{rule.pk}/edit/")
+    page.locator("#tp-keywords .tp-kw", has_text="价格").first.locator("button").click()
+    page.fill("#tp-try-text", "价格贵不贵")
+    expect(page.locator("#tp-try-result li")).to_have_count(1)
+    expect(page.locator("#tp-try-result li")).to_have_class("tp-muted")
+    page.fill("#tp-try-text", "报价多少")
+    expect(page.locator("#tp-try-result li")).to_have_count(1)
+    expect(page.locator("#tp-try-result li")).to_have_attribute("data-rule", str(rule.pk))
+    expect(page.locator("#tp-try-result li")).to_contain_text("正在编辑")
+
 
 def test_rule_pages_fit_a_phone(browser, live_server, admin_world):
     w = admin_world

@@ -167,6 +167,25 @@ def test_try_it_box_reports_matches_and_stores_nothing(world):
     assert not RuleHit.objects.exists() and not Message.objects.exists()
 
 
+def test_try_it_while_editing_lists_the_edited_rule_once_with_its_new_keywords(world):
+    w = world
+    rule = price_rule(w)
+    body = {"content": "报价多少？保养呢", "keywords": ["保养"], "exclude_keywords": [], "name": "价格关注（改）",
+            "rule": rule["id"]}
+    [match] = w.api.post(f"{RULES}test/", body, format="json").json()["matches"]
+    assert (match["rule"], match["name"], match["status"], match["draft"]) == \
+        (rule["id"], "价格关注（改）", "live", True)
+    assert match["keywords"] == ["保养"]  # the saved keywords (价格, 报价) no longer count: the edit stands in
+    # without `rule` the saved rule and the draft are two entries (a new rule beside the saved ones)
+    del body["rule"]
+    both = w.api.post(f"{RULES}test/", body, format="json").json()["matches"]
+    assert [(m["rule"], m["keywords"]) for m in both] == [(None, ["保养"]), (rule["id"], ["报价"])]
+    for bad, code in (("x", 400), (True, 400), (2**70, 400), (rule["id"] + 999, 404)):
+        response = w.api.post(f"{RULES}test/", {**body, "rule": bad}, format="json")
+        assert response.status_code == code, (bad, response.content)
+        assert "rule" in response.json()["error"]["details"]
+
+
 def test_message_history_endpoint_still_lists_ingested_messages(world):
     w = world
     c = w.customers[0]
