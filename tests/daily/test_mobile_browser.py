@@ -99,6 +99,9 @@ def test_sidebar_portrait_tags_a_customer_at_phone_size(phone, shop):
     expect(phone.locator("fieldset[data-group='内部评级']")).to_have_count(0)
     box = level.get_by_text("VIP客户", exact=True).bounding_box()
     assert box["height"] >= 40  # touch-sized
+    # A tag's colour paints its round chip, never the square label box around it (corners showed).
+    for chip in phone.locator(".tp-m-chips .tp-m-chip").all():
+        assert chip.evaluate("e => getComputedStyle(e).backgroundColor") == "rgba(0, 0, 0, 0)"
 
     level.get_by_text("VIP客户", exact=True).click()
     phone.locator("fieldset[data-group='意向']").get_by_text("高意向", exact=True).click()
