@@ -19,6 +19,7 @@ import json
 import random
 import time
 from bisect import bisect
+from collections import defaultdict
 from itertools import accumulate
 
 from django.db import connection, transaction
@@ -39,6 +40,9 @@ GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平�
 CORPS = ["华信科技", "远航物流", "金桥贸易", "新东方教育", "蓝海汽车", "星辰电子", "安泰保险", "鼎盛地产",
          "和睦家医疗", "恒通机械", "优学培训", "绿源食品"]
 STATES = [("", 55), ("spring2026", 12), ("expo_bj", 8), ("wechat_ad", 10), ("store_qr", 10), ("referral", 5)]
+# The channels demo's codes hand out these states, each to one team (the org demo's department ids):
+# a WeCom contact way only sends customers to its own receivers, so nobody else's relation has one.
+STATE_TEAMS = {"expo_bj": "1101", "store_qr": "1101", "spring2026": "2101", "wechat_ad": "3101"}
 ADD_WAYS = [(1, 40), (2, 10), (3, 20), (0, 10), (201, 20)]  # WeCom add_way codes: QR, search, card, ...
 REMARKS = ["", "", "", "老客户", "家长", "王总", "采购负责人", "决策人", "朋友推荐", "展会认识"]
 INBOUND = [
@@ -64,6 +68,21 @@ def _weighted(rng: random.Random, pairs):
     cum = list(accumulate(w for _v, w in pairs))
     total = cum[-1]
     return lambda: values[bisect(cum, rng.random() * total)]
+
+
+def state_for(state: str, departments: set[str]) -> str:
+    """`state` if an employee of these departments (external ids) could have been given it, else ''."""
+    team = STATE_TEAMS.get(state)
+    return state if team is None or team in departments else ""
+
+
+def employee_teams() -> dict[int, set[str]]:
+    """Each employee's departments, by external id."""
+    teams: dict[int, set[str]] = defaultdict(set)
+    rows = Employee.departments.through.objects.values_list("employee_id", "department__external_id")
+    for employee_id, external_id in rows:
+        teams[employee_id].add(external_id)
+    return teams
 
 
 def _followers_pool(rng: random.Random):
@@ -268,6 +287,7 @@ def seed(*, stdout=None, customers: int = 300, seed: int = 42, **options) -> Non
     if follower is None:
         _out(stdout, "customers: no staff or managers (run the org demo first); no customers added.")
         return
+    teams = employee_teams()
     multi_plan, single_plans = _tag_plan(rng)
     if not multi_plan and not single_plans:
         _out(stdout, "customers: no tags exist (run the tags demo first); customers will have no tags.")
@@ -303,7 +323,7 @@ def seed(*, stdout=None, customers: int = 300, seed: int = 42, **options) -> Non
                 for e in employees:
                     added = now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 700))
                     remark = rng.choice(REMARKS)
-                    yield (cid, e, remark, "", added, add_way(), state(), "active")
+                    yield (cid, e, remark, "", added, add_way(), state_for(state(), teams[e]), "active")
 
         with transaction.atomic():
             _write(

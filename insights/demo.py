@@ -21,6 +21,7 @@ from django.db.models import Count, Exists, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from customers.demo import employee_teams, state_for
 from customers.models import Customer, FollowRelation, Message, Note, RelationStatus, TagEvent, Tagging, TagSource
 from customers.services import customer_tags_update, customer_upsert, follow_relation_end
 from org.actors import Actor
@@ -68,6 +69,7 @@ def _new_relations(rng, now, staff, stdout) -> int:
     tags = list(Tag.objects.filter(group__single_choice=False, group__locked=False).values_list("pk", flat=True))
     top = Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     picked = Customer.objects.filter(pk__in=rng.sample(range(1, top + 1), k=min(top, 160)))
+    teams = employee_teams()
     n = 0
     for customer in picked.prefetch_related("follow_relations")[:120]:
         following = {r.employee_id for r in customer.follow_relations.all()}
@@ -75,9 +77,10 @@ def _new_relations(rng, now, staff, stdout) -> int:
         if not choices:
             continue
         added = _at(now, rng, 60)
+        employee = rng.choice(choices)
+        state = state_for(rng.choice(STATES), teams[employee.pk])  # a code's state only for its own team
         customer_upsert(actor=DEMO_ACTOR, data={"external_userid": customer.external_userid, "followers": [
-            {"employee": rng.choice(choices).userid, "added_at": added.isoformat(), "state": rng.choice(STATES),
-             "add_way": 1},
+            {"employee": employee.userid, "added_at": added.isoformat(), "state": state, "add_way": 1},
         ]})
         # a real code's state fires its trigger now: its tags are dated at the add too
         TagEvent.objects.filter(customer=customer, source=TagSource.CHANNEL, created_at__gte=now).update(
