@@ -94,7 +94,8 @@ class EmployeeManager(BaseUserManager.from_queryset(EmployeeQuerySet)):
 class Employee(AbstractBaseUser, PermissionsMixin):
     """成员: an employee, the portal's user. Roles are Django groups named after `Role`."""
 
-    userid = models.CharField(_("账号 userid"), max_length=64, unique=True)
+    userid = models.CharField(_("账号"), max_length=64, unique=True,
+                              help_text=_("企业微信里成员的账号（UserID），也是登录门户的用户名。"))
     name = models.CharField(_("姓名"), max_length=64)
     departments = models.ManyToManyField(
         Department, verbose_name=_("所属部门"), blank=True, related_name="members"
