@@ -11,16 +11,17 @@ import datetime as dt
 import random
 
 from django.db import transaction
+from django.db.models import F, Min
 from django.utils import timezone
 
-from customers.models import Customer, FollowRelation, RelationStatus, Tagging
+from customers.models import Customer, FollowRelation, RelationStatus, TagEvent, Tagging, TagSource
 from customers.services import messages_ingest
 from org.actors import Actor
 from tags.models import Tag, TagGroup
 from tags.services import tag_create, tag_group_create
 
 from .matching import messages_match_pending
-from .models import KeywordRule
+from .models import HitOutcome, KeywordRule, RuleHit, RuleTagged
 from .services import keyword_rule_create, rule_backtest_start
 
 ACTOR = Actor(label="seed_demo")
@@ -86,6 +87,27 @@ def _chat(rng: random.Random, now, pairs, samples: list[int]) -> int:
     return messages_ingest(actor=ACTOR, messages=items).created
 
 
+def _date_at_messages(since) -> int:
+    """The month of chat was matched just now; a worker matches each message moments after it is
+    archived. So date what matching wrote at its message's time: hits, the once-only records, the
+    taggings and their audit (the 数据看板's tagging activity then shows a month, not one spike today).
+    Returns the customers redated."""
+    RuleHit.objects.filter(created_at__gte=since).update(created_at=F("sent_at"))
+    first = (RuleHit.objects.filter(outcome=HitOutcome.TAGGED, created_at__lt=since).values("rule", "customer")
+             .annotate(at=Min("sent_at")))
+    n = 0
+    for row in first:
+        rule = KeywordRule.objects.get(pk=row["rule"])
+        at, customer = row["at"], row["customer"]
+        RuleTagged.objects.filter(rule=rule, customer_id=customer, tagged_at__gte=since).update(tagged_at=at)
+        tags = list(rule.tags.values_list("pk", flat=True))
+        Tagging.objects.filter(customer_id=customer, tag__in=tags, created_at__gte=since).update(created_at=at)
+        TagEvent.objects.filter(customer_id=customer, source=TagSource.RULE, tag__in=tags,
+                                created_at__gte=since).update(created_at=at)
+        n += 1
+    return n
+
+
 def seed(*, stdout=None, seed: int = 42, **options) -> None:
     rng = random.Random(seed + 15)
     now = timezone.now()
@@ -120,6 +142,7 @@ def seed(*, stdout=None, seed: int = 42, **options) -> None:
         return
     created = _chat(rng, now, pairs, asking)
     messages_match_pending()  # what the worker does after each ingest (already done inline when eager)
+    _date_at_messages(now)
     draft = KeywordRule.objects.get(name="试听意向")
     rule_backtest_start(actor=ACTOR, rule=draft, since=(timezone.localdate() - dt.timedelta(days=DAYS)).isoformat(),
                         until=timezone.localdate().isoformat())
