@@ -81,6 +81,16 @@ def test_the_form_offers_only_tags_the_manager_sees_and_a_crafted_one_is_not_sav
     assert not ChannelCode.objects.get(state="expo").tags.filter(pk=w.maintenance.pk).exists()
 
 
+def test_the_form_offers_locked_groups_with_the_codes_own_hint(world):
+    """A code tags automatically, so a manager may preset a locked group's tags: the picker (the
+    portrait's rows) leaves them enabled and says why, instead of the portrait's "you cannot" hint."""
+    w = world
+    page = login(w.manager).get("/channels/channelcode/add/").content.decode()
+    assert "锁定组：渠道活码是自动打标签，可以使用" in page and "锁定组：你不能打或移除这些标签" not in page
+    box = page[page.index(f'name="tags-group_{w.key_group.pk}"'):]
+    assert "disabled" not in box[:box.index(">")]
+
+
 def test_code_page_shows_warnings_preview_downloads_and_csv(world):
     w = world
     code = make_code(name="车展", state="expo", employees=[w.staff], daily_limit=1, tags=[w.vip],
