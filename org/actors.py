@@ -6,6 +6,8 @@ an API client or automation without an employee acts at enterprise level.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,3 +54,36 @@ class Actor:
 
 
 SYSTEM = Actor(label="system")
+
+
+# ---------------------------------------------------------------- automation labels, for people
+
+# The audit stores automation's `label` as written when the change was made (a rule's, a channel
+# code's, "system"); pages show it through `actor_label_display` in the reader's language. Each app
+# registers the labels it writes, from its AppConfig.ready().
+_label_formats: list[tuple[re.Pattern, Callable[[re.Match], str]]] = []
+
+
+def register_actor_label(pattern: str, render: Callable[[re.Match], str]) -> None:
+    """`render(match)` shows a stored label that matches `pattern` (the whole label), translated."""
+    compiled = re.compile(pattern)
+    if all(p.pattern != compiled.pattern for p, _r in _label_formats):
+        _label_formats.append((compiled, render))
+
+
+def actor_label_display(label: str) -> str:
+    """A stored automation label as the reader reads it (`渠道活码「车展」#3` → Channel code “车展”);
+    a label nobody registered is shown as stored."""
+    for pattern, render in _label_formats:
+        match = pattern.fullmatch(label or "")
+        if match:
+            return str(render(match))
+    return label
+
+
+def register_builtin_labels() -> None:
+    """The labels the org app itself gives automation: the system, the demo seeder."""
+    from django.utils.translation import gettext as _
+
+    register_actor_label(r"system", lambda m: _("系统"))
+    register_actor_label(r"seed_demo(:\w+)?", lambda m: _("演示数据"))

@@ -9,6 +9,10 @@ class OrgConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from .actors import register_builtin_labels
+
+        register_builtin_labels()
+
         post_migrate.connect(_sync_roles, dispatch_uid="org.sync_role_permissions")
 
 

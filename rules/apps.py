@@ -9,6 +9,7 @@ class RulesConfig(AppConfig):
 
     def ready(self) -> None:
         from customers.hooks import register_messages_added_handler
+        from org.actors import register_actor_label
         from tagportal.demo import register_demo_part
 
         from . import demo, insights, jobs, tasks  # noqa: F401 - job handlers and the worker signal register on import
@@ -16,4 +17,5 @@ class RulesConfig(AppConfig):
 
         register_messages_added_handler(messages_queue)
         register_demo_part(demo.seed, order=60)
+        register_actor_label(r"智能标签#\d+ (?P<name>.*)", lambda m: _("智能标签「%(name)s」") % m.groupdict())
         insights.register_panels()

@@ -10,6 +10,8 @@ class WecomConfig(AppConfig):
     verbose_name = _("企业微信")
 
     def ready(self) -> None:
+        from org.actors import register_actor_label
+
         # Event handlers register themselves (wecom/handlers/<concern>.py, one module per concern).
         from .handlers import autodiscover
 
@@ -18,6 +20,8 @@ class WecomConfig(AppConfig):
         from .sync_ready import connect
 
         connect()
+        register_actor_label(r"企业微信", lambda m: _("企业微信"))
+        register_actor_label(r"wecom_sync", lambda m: _("企业微信同步"))
         # The mobile sidebar's JS-SDK and OAuth, WeCom's unassigned list (wecom/sidebar.py).
         from .sidebar import connect as connect_sidebar
 

@@ -152,6 +152,20 @@ def test_saved_changes_show_in_the_tag_history(world):
     assert "VIP客户" in history and "张三" in history and "手动" in history
 
 
+def test_automation_in_the_tag_history_reads_in_the_readers_language(world):
+    """A channel code's change is stored with its Chinese label; the history names it in English for an
+    English reader (and as stored for a Chinese one)."""
+    w = world
+    TagEvent.objects.create(customer=w.c_staff, tag=w.vip, tag_name="VIP客户", action="add", source="channel",
+                            actor_label="渠道活码「2026北京车展」#3")
+    client = login(w.staff)
+    history = client.get(url(w.c_staff)).content.decode().split('id="tag-history"')[1]
+    assert "渠道活码「2026北京车展」" in history and "#3" not in history
+    client.cookies["django_language"] = "en"
+    history = client.get(url(w.c_staff), HTTP_ACCEPT_LANGUAGE="en").content.decode().split('id="tag-history"')[1]
+    assert "Channel code “2026北京车展”" in history and "渠道活码" not in history
+
+
 def test_tag_history_hides_events_of_hidden_tags_and_others_personal_tags(world):
     w = world
     theirs = PersonalTag.objects.create(owner=w.after_staff, name="王五私标")
