@@ -1,17 +1,69 @@
-"""What the benchmarks share: a real `celery -A tagportal worker` subprocess to run their jobs.
+"""What the benchmarks share: copies of the 1M database, Django on a benchmark database with the
+production settings on loopback, the load average, and a real `celery -A tagportal worker` subprocess.
 
-    from _common import start_worker   # bench/ is on sys.path when a bench script runs
+    from _common import copy_database, load, setup_django, start_worker   # bench/ is on sys.path
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PG = "postgres://postgres@127.0.0.1:5432"
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def load() -> str:
+    """The machine's load average (1 min), for printing beside a figure."""
+    return f"load {load_average():.2f}"
+
+
+def copy_database(db: str, template: str) -> None:
+    """(Re)create `db` as a copy of `template` (`createdb -T`), retrying while someone is connected to it."""
+    run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db])
+    started = time.monotonic()
+    for attempt in range(20):  # nobody may be connected to the template while it is copied
+        done = subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", template, db],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+        print(f"  createdb: {done.stderr.strip()} (retry {attempt + 1})", flush=True)
+        time.sleep(3)
+    else:
+        raise RuntimeError(f"could not copy {template}")
+    print(f"  copied {template} → {db} in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def setup_django(db: str, redis_url: str | None = None) -> dict:
+    """Django on `db` with the production settings on loopback (DEBUG off, no TLS in front, a throwaway
+    key, static files from the app folders rather than a collected manifest) and, given `redis_url`,
+    a real broker; returns the environment for subprocesses."""
+    env = dict(os.environ)
+    env.update(DATABASE_URL=f"{PG}/{db}", DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false",
+               LOG_LEVEL="WARNING", HTTPS="false", ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+               SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(50))
+    env.setdefault("STATIC_MANIFEST", "false")  # pages render without a collectstatic run first
+    if redis_url:
+        env.update(CELERY_BROKER_URL=redis_url, CELERY_TASK_ALWAYS_EAGER="false")
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    return env
 
 
 def start_worker(

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -41,41 +40,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import start_worker
+from _common import copy_database, load, run, setup_django, start_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
-
-
-def run(cmd: list[str], **kwargs) -> None:
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, **kwargs)
-
-
-def copy_database(db: str, template: str) -> None:
-    run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db])
-    started = time.monotonic()
-    run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", template, db])
-    print(f"  copied {template} → {db} in {time.monotonic() - started:.1f} s")
-
-
-def setup_django(db: str, redis_url: str) -> dict:
-    env = dict(os.environ)
-    # Production settings on loopback: DEBUG off, no TLS in front (HTTPS off), a throwaway key.
-    env.update(DATABASE_URL=f"{PG}/{db}", CELERY_BROKER_URL=redis_url, CELERY_TASK_ALWAYS_EAGER="false",
-               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING", HTTPS="false",
-               ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-               SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(50))
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    return env
-
-
-def load() -> str:
-    return f"load {os.getloadavg()[0]:.2f}"
 
 
 def new_tags(n_tags: int, suffix: str = ""):

@@ -27,33 +27,17 @@ query plan (EXPLAIN ANALYZE) is printed.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from _common import copy_database, setup_django
+
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 LIST_TARGET_MS = 100
 COUNT_TARGET_MS = 1000
 PAGE = 50
-
-
-def copy_database(db: str, template: str) -> None:
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db], check=True)
-    started = time.monotonic()
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", template, db], check=True)
-    print(f"copied {template} → {db} in {time.monotonic() - started:.1f} s", flush=True)
-
-
-def setup_django(db: str) -> None:
-    os.environ.update(DATABASE_URL=f"{PG}/{db}", DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 BEST: dict[str, float] = {}

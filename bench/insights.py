@@ -26,36 +26,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from _common import copy_database, load, setup_django
+
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 TARGET_MS = 300
-
-
-def copy_database(db: str, template: str) -> None:
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db], check=True)
-    started = time.monotonic()
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", template, db], check=True)
-    print(f"copied {template} → {db} in {time.monotonic() - started:.1f} s", flush=True)
-
-
-def setup_django(db: str) -> None:
-    os.environ.update(DATABASE_URL=f"{PG}/{db}", DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def timed(fn, runs: int) -> tuple[float, object]:

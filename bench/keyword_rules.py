@@ -51,8 +51,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PG, load, run  # noqa: E402 - bench/ first on sys.path
 
 # ~1,500 common characters: texts are random Chinese, keywords are 2–4 of them.
 CHARS = (
@@ -67,15 +67,6 @@ CHARS = (
     "响约支般史感劳便团往酸历市克何除消构府称太准精值号率族维划选标写存候毛亲快效斯院查江型眼王按格养易置派层"
     "片始却专状育厂京识适属圆包火住调满县局照参红细引听该铁价严龙飞"
 )
-
-
-def run(cmd: list[str], **kwargs) -> None:
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, **kwargs)
-
-
-def load() -> str:
-    return f"load {os.getloadavg()[0]:.2f}"
 
 
 def setup(db: str, redis_url: str) -> dict:

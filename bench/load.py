@@ -43,7 +43,6 @@ import http.client
 import json
 import os
 import random
-import secrets
 import signal
 import socket
 import subprocess
@@ -54,49 +53,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
-from _common import start_worker
+from _common import copy_database, load_average, run, setup_django, start_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 KINDS = ("list", "portrait", "edit", "bulk")
-
-
-def run(cmd: list[str], **kwargs) -> None:
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, **kwargs)
-
-
-def load() -> float:
-    return os.getloadavg()[0]
-
-
-def copy_database(db: str, template: str) -> None:
-    run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db])
-    started = time.monotonic()
-    for attempt in range(20):  # nobody may be connected to the template while it is copied
-        done = subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", template, db],
-                              capture_output=True, text=True)
-        if done.returncode == 0:
-            break
-        print(f"  createdb: {done.stderr.strip()} (retry {attempt + 1})", flush=True)
-        time.sleep(3)
-    else:
-        raise RuntimeError(f"could not copy {template}")
-    print(f"  copied {template} → {db} in {time.monotonic() - started:.1f} s")
-
-
-def setup_django(db: str, redis_url: str) -> dict:
-    env = dict(os.environ)
-    # Production settings on loopback: DEBUG off, no TLS in front (HTTPS off), a throwaway key.
-    env.update(DATABASE_URL=f"{PG}/{db}", CELERY_BROKER_URL=redis_url, CELERY_TASK_ALWAYS_EAGER="false",
-               DJANGO_SETTINGS_MODULE="tagportal.settings", DEBUG="false", LOG_LEVEL="WARNING", HTTPS="false",
-               ALLOWED_HOSTS="127.0.0.1,localhost", SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(50))
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    return env
 
 
 def free_port() -> int:
@@ -341,7 +301,7 @@ def main() -> int:
     from customers.models import Customer
 
     total = Customer.objects.count()
-    print(f"database {args.db}: {total:,} customers (load {load():.2f})", flush=True)
+    print(f"database {args.db}: {total:,} customers (load {load_average():.2f})", flush=True)
     world = World(args.users, random.Random(7))
     connection.close()
     print(f"  {len(world.users)} users ({sum(1 for u in world.users if u['employee'] is None)} at enterprise level), "
@@ -366,7 +326,7 @@ def main() -> int:
         for user in world.users[:3]:  # warm-up: imports and first connections in the web workers
             Client(port, user["key"], user["employee"]).request("GET", "/api/v1/customers/")
 
-        load_start = load()
+        load_start = load_average()
         t0 = time.monotonic()
         job_id = transfer_id = transfer_job = None
         if not args.skip_job:
@@ -396,7 +356,7 @@ def main() -> int:
             while not stop.is_set():
                 now = time.monotonic() - t0
                 if now >= next_load:
-                    loads.append((now, load()))
+                    loads.append((now, load_average()))
                     next_load += 10
                 for jid in (job_id, transfer_job):
                     if jid and jid not in finished and Job.objects.filter(pk=jid, status__in=ends).exists():
@@ -410,7 +370,7 @@ def main() -> int:
         users = Users(world, port, args)
         users.run(t0 + args.duration, t0)
         elapsed = time.monotonic() - t0
-        load_end = load()
+        load_end = load_average()
         print(f"  t={elapsed:6.1f} s: users stopped (load {load_end:.2f})", flush=True)
         wait_until = time.monotonic() + args.wait
         while time.monotonic() < wait_until and any(j and j not in finished for j in (job_id, transfer_job)):
