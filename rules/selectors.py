@@ -90,7 +90,7 @@ def keyword_test(*, content: str, draft: RuleSpec | None = None, rules: QuerySet
         if not match.keywords or (draft is not None and rule_id == editing):
             continue
         spec = matcher.rules[rule_id]
-        found.append({"rule": rule_id, "name": names.get(rule_id, spec.name), "status": spec.status,
+        found.append({"rule": rule_id, "name": names.get(rule_id, spec.name), "status": spec.status, "draft": False,
                       "keywords": match.keywords, "excluded_by": match.excluded_by,
                       "spans": matcher.spans(content, match.keywords)})
     if draft is not None:
