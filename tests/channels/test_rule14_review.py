@@ -82,3 +82,20 @@ def test_a_manager_who_receives_another_departments_code_sees_it_but_cannot_chan
     assert api.delete(f"/api/v1/channel-codes/{other.pk}/").status_code == 403
     other.refresh_from_db()
     assert other.name == "售后码"
+
+
+def test_least_loaded_prefers_fewest_today_even_when_that_one_received_last(world):
+    """Least-loaded counts today's adds first: the one who received last still gets the next customer
+    while they have fewer today (taking turns only breaks ties)."""
+    from channels.models import Rotation
+
+    w = world
+    code = make_code(state="ll", employees=[w.staff, w.team_staff], rotation=Rotation.LEAST_LOADED)
+    now = dt.datetime(2026, 11, 21, 12, 0, tzinfo=SH)
+    add_through("ll", w.staff, "wmLL1", added_at="2026-11-21T09:00:00+08:00")
+    add_through("ll", w.staff, "wmLL2", added_at="2026-11-21T09:10:00+08:00")
+    add_through("ll", w.team_staff, "wmLL3", added_at="2026-11-21T09:20:00+08:00")  # the last to receive
+    receivers = receivers_now(code, now=now)
+    assert receivers.next == w.team_staff  # 1 today against 2
+    assert receivers.today == {w.staff.pk: 2, w.team_staff.pk: 1}
+
