@@ -274,8 +274,12 @@ def _clean(actor: Actor, data: Mapping, code: ChannelCode | None) -> dict:
     backups = _employees(errors, actor, data, "backup_employees", required=False)
     if backups is not None:
         out["backup_employees"] = backups
-        if employees is not None and set(backups) & set(employees):
-            both = [e.userid for e in backups if e in employees]
+    if (employees is not None or backups is not None) and not {"employees", "backup_employees"} & set(errors):
+        # An update may change one list only: compare it with the code's other list as stored.
+        receiving = employees if employees is not None else (list(code.employees.all()) if code else [])
+        backing = backups if backups is not None else (list(code.backup_employees.all()) if code else [])
+        both = [e.userid for e in backing if e in receiving]
+        if both:
             errors.add("backup_employees", _("备用成员不能同时是接待成员：%(u)s") % {"u": "、".join(both)}, both)
     given, limit = _daily_limit(errors, data)
     if given:

@@ -99,3 +99,24 @@ def test_least_loaded_prefers_fewest_today_even_when_that_one_received_last(worl
     assert receivers.next == w.team_staff  # 1 today against 2
     assert receivers.today == {w.staff.pk: 2, w.team_staff.pk: 1}
 
+
+def test_a_backup_cannot_also_be_a_receiver_on_create_or_on_update(world, crm):
+    """备用成员不能同时是接待成员: refused with 400 naming backup_employees, whether both lists come in one
+    call or one of them is changed later against the code's other list."""
+    w = world
+    r = crm.post("/api/v1/channel-codes/", {"name": "重叠", "employees": ["zhangsan"],
+                                            "backup_employees": ["zhangsan", "wangwu"]}, format="json")
+    assert r.status_code == 400 and "backup_employees" in r.json()["error"]["details"]
+    assert not ChannelCode.objects.exists()
+
+    code = make_code(state="overlap", employees=[w.staff], backup_employees=[w.after_staff])
+    r = crm.patch(f"/api/v1/channel-codes/{code.pk}/", {"backup_employees": ["zhangsan"]}, format="json")
+    assert r.status_code == 400 and "backup_employees" in r.json()["error"]["details"], r.content
+    r = crm.patch(f"/api/v1/channel-codes/{code.pk}/", {"employees": ["zhangsan", "wangwu"]}, format="json")
+    assert r.status_code == 400 and "backup_employees" in r.json()["error"]["details"], r.content
+    assert [e.userid for e in code.employees.all()] == ["zhangsan"]
+    assert [e.userid for e in code.backup_employees.all()] == ["wangwu"]
+    # moving someone from backup to receiver in one call is fine
+    r = crm.patch(f"/api/v1/channel-codes/{code.pk}/", {"employees": ["zhangsan", "wangwu"], "backup_employees": []},
+                  format="json")
+    assert r.status_code == 200, r.content
