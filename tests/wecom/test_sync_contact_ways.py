@@ -68,3 +68,27 @@ def test_standalone_nothing_is_called(db, settings):
     employee_ = __import__("tests.factories", fromlist=["EmployeeFactory"]).EmployeeFactory(userid="solo")
     code = channel_code_create(actor=ENTERPRISE, data={"name": "门店", "employees": [employee_.userid]})
     assert code.config_id == "" and code.qr_code == ""
+
+
+def test_a_disabled_code_keeps_no_receivers_and_its_contact_way_goes_to_all_its_employees(
+        wecom_fake, django_capture_on_commit_callbacks):
+    """停用: the rotation stops (the periodic refresh skips disabled codes), so the code keeps no
+    receivers of its own: WeCom's contact way goes back to every active employee of the code, not the
+    ones who happened to be under their daily limit when it was disabled."""
+    sim = wecom_fake
+    for userid in ("zhangwei", "lina"):
+        employee(sim, userid)
+    with django_capture_on_commit_callbacks(execute=True):
+        code = channel_code_create(actor=ENTERPRISE, data={
+            "name": "门店", "state": "store01", "employees": ["zhangwei", "lina"], "daily_limit": 1})
+    with django_capture_on_commit_callbacks(execute=True):
+        customer_upsert(actor=ENTERPRISE, data={"external_userid": "wmOFF1", "name": "李先生",
+                                                "followers": [{"employee": "zhangwei", "state": "store01"}]})
+    code.refresh_from_db()
+    assert ways(sim)[code.config_id]["user"] == ["lina"]  # zhangwei is full today
+
+    with django_capture_on_commit_callbacks(execute=True):
+        channel_code_update(actor=ENTERPRISE, code=code, data={"enabled": False})
+    code.refresh_from_db()
+    assert code.receivers == []
+    assert sorted(ways(sim)[code.config_id]["user"]) == ["lina", "zhangwei"]
