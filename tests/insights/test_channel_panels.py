@@ -57,3 +57,37 @@ def test_adds_per_code_and_retention_scoped_per_manager(world):
         parse_panel_query({"from": q.date_from.isoformat()}, viewer=world.manager_bj))
     assert [s.name for s in mine.series] == []  # 北京's codes without a department are the admins'
     assert Customer.objects.filter(external_userid__startswith="shstore").count() == 3
+
+
+def test_channel_panels_per_role_hr_none_staff_their_own_customers_department_exact(world):
+    """Who sees the channel panels and what in them: HR has no channel panels (and gets 404 asking for
+    one); a staff member who is a code's backup sees only the adds of customers they follow; the
+    department filter keeps the adds received by members of that department."""
+    from tests.conftest import as_employee
+    from tests.factories import EmployeeFactory
+
+    bj_code = channel_code_create(actor=Actor(employee=world.admin), data={
+        "name": "北京展会", "state": "expo_bj", "employees": [world.staff_bj.userid],
+        "backup_employees": [world.staff_bj2.userid], "tags": []})
+    sh_code = channel_code_create(actor=Actor(employee=world.admin), data={
+        "name": "上海门店", "state": "store_sh", "employees": [world.staff_sh.userid], "tags": []})
+    came_through(bj_code, world.staff_bj, 3, days_ago=2, prefix="bjexpo")
+    came_through(bj_code, world.staff_bj2, 1, days_ago=2, prefix="bjbackup")
+    came_through(sh_code, world.staff_sh, 2, days_ago=2, prefix="shstore")
+    start = (timezone.localdate() - dt.timedelta(days=10)).isoformat()
+
+    def added(viewer, **params):
+        data = get_panel("channel_adds_daily").selector(parse_panel_query({"from": start, **params}, viewer=viewer))
+        return {s.name: sum(s.data) for s in data.series}
+
+    hr = EmployeeFactory(userid="hr", name="人事", roles=["hr"])
+    assert not {"channel_adds_daily", "channel_retention"} & {p.key for p in panels_for(hr)}
+    assert as_employee(hr).get("/api/v1/insights/channel_adds_daily/").status_code == 404
+    staff = as_employee(world.staff_bj2).get("/api/v1/insights/channel_adds_daily/", {"from": start})
+    assert staff.status_code == 200
+
+    assert added(world.staff_bj) == {"北京展会": 3}
+    assert added(world.staff_bj2) == {"北京展会": 1}  # the backup sees the code, not the others' customers
+    assert added(world.staff_sh) == {"上海门店": 2}
+    assert added(world.admin) == {"北京展会": 4, "上海门店": 2}
+    assert added(world.admin, department=str(world.sh.pk)) == {"上海门店": 2}
