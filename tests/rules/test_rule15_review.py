@@ -72,3 +72,72 @@ def test_each_rule_counts_only_its_own_directions_when_another_rule_counts_outgo
     assert list(RuleHit.objects.values_list("rule_id", flat=True)) == [outbound["id"]]
     assert not RuleHit.objects.filter(rule_id=inbound["id"]).exists()
     assert not Tagging.objects.filter(customer=c, tag=w.price).exists()
+
+
+def test_departments_cover_their_own_members_exactly_not_sub_departments(world):
+    """A rule for 销售部 covers the customers of 销售部's members, not those of a sub-department's
+    members (scope is exact, rule 3) nor of other departments."""
+    from tests.factories import CustomerFactory, DepartmentFactory, EmployeeFactory
+
+    w = world
+    team = DepartmentFactory(name="销售一组", parent=w.sales)
+    li = EmployeeFactory(userid="lixiao", name="李晓", roles=["staff"], departments=[team])
+    team_customer = CustomerFactory(name="一组客户", external_userid="wmteam01", followers=[li])
+    price_rule(w, departments=[w.sales.pk])
+    post_messages(w, [message(w.customers[0], "价格", msgid="d1"),
+                      message(w.other, "价格", msgid="d2", employee="wangfang"),
+                      message(team_customer, "价格", msgid="d3", employee="lixiao")])
+    tagged = set(Tagging.objects.filter(tag=w.price).values_list("customer_id", flat=True))
+    assert tagged == {w.customers[0].pk}
+
+
+def test_a_customer_who_left_the_covered_employee_is_no_longer_covered(world):
+    """Covered employees cover the customers they follow now: a customer who deleted 王芳 (relation
+    lost) and is still followed by 张伟 is not tagged by 王芳's rule."""
+    from customers.models import FollowRelation
+    from customers.services import follow_relation_end
+    from org.actors import Actor
+
+    w = world
+    c = w.customers[0]
+    FollowRelation.objects.create(customer=c, employee=w.wang)
+    follow_relation_end(actor=Actor(label="企业微信"), customer=c, employee=w.wang, status="lost")
+    price_rule(w, employees=["wangfang"])
+    post_messages(w, [message(c, "价格多少", msgid="left1", employee="wangfang")])
+    assert not Tagging.objects.filter(customer=c, tag=w.price).exists()
+
+
+def test_excluded_messages_never_count_towards_min_hits(world):
+    """min_hits counts the messages that would tag: "价格不需要" (an exclude keyword) earlier does not
+    make the next price question the second hit."""
+    w = world
+    price_rule(w, min_hits=2)
+    c = w.customers[1]
+    post_messages(w, [message(c, "价格不需要了", msgid="x1", sent_at="2026-11-01T10:00:00+08:00")])
+    post_messages(w, [message(c, "价格多少", msgid="x2", sent_at="2026-11-02T10:00:00+08:00")])
+    assert not Tagging.objects.filter(customer=c, tag=w.price).exists()
+    post_messages(w, [message(c, "报价呢", msgid="x3", sent_at="2026-11-03T10:00:00+08:00")])
+    assert Tagging.objects.filter(customer=c, tag=w.price).exists()
+
+
+def test_min_hits_counts_an_earlier_hit_just_inside_the_window_from_an_earlier_call(world):
+    """window_days=7: a hit 6½ days before, matched in an earlier call, still counts."""
+    w = world
+    price_rule(w, min_hits=2, window_days=7)
+    c = w.customers[2]
+    post_messages(w, [message(c, "价格?", msgid="w1", sent_at="2026-11-01T10:00:00+08:00")])
+    post_messages(w, [message(c, "报价呢", msgid="w2", sent_at="2026-11-07T22:00:00+08:00")])
+    assert Tagging.objects.filter(customer=c, tag=w.price).exists()
+
+
+def test_a_rule_with_two_tags_adds_the_one_missing_when_the_customer_holds_the_other(world):
+    """`already` means holding every tag of the rule: holding one of two, the customer gets the other."""
+    from rules.models import RuleHit
+
+    w = world
+    c = w.customers[3]
+    Tagging.objects.create(customer=c, tag=w.price)
+    price_rule(w, tags=[w.price.pk, w.maintenance.pk])
+    post_messages(w, [message(c, "价格多少", msgid="two1")])
+    assert set(Tagging.objects.filter(customer=c).values_list("tag_id", flat=True)) == {w.price.pk, w.maintenance.pk}
+    assert RuleHit.objects.get(customer=c).outcome == "tagged"
