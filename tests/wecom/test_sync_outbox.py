@@ -224,3 +224,20 @@ def test_new_changes_never_join_an_older_item_waiting_for_its_retry(world):
     # the retried first item re-reads both sides: VIP was removed in the portal since, so it is not added
     assert wecom_tags(sim, "wmORDER", "zhangwei") == {ext(world["parts"])}
     assert not any(ext(world["vip"]) in (m["add_tag"] or []) for m in marks(sim))
+
+
+def test_a_departed_followers_relation_is_never_marked(world):
+    """zhangwei (the first follower) has left: his relation waits for 离职继承 and WeCom will not mark
+    on his behalf. An add at enterprise level goes to lina, the first active follower; a removal only
+    to her relation."""
+    sim, zhang, lina = world["sim"], world["zhang"], world["lina"]
+    c = customer(sim, "wmLEFT", zhang, lina)
+    zhang.status = "departed"
+    zhang.save()
+    customer_tags_update(actor=ADMIN, customer=c, add=[world["vip"].pk], source=TagSource.API)
+    push()
+    customer_tags_update(actor=ADMIN, customer=c, remove=[world["vip"].pk], source=TagSource.API)
+    push()
+    assert [(m["userid"], m["add_tag"], m["remove_tag"]) for m in marks(sim)] == [
+        ("lina", [ext(world["vip"])], []), ("lina", [], [ext(world["vip"])])]
+    assert set(OutboxItem.objects.filter(customer=c).values_list("status", flat=True)) == {"done"}
