@@ -258,3 +258,19 @@ def test_an_edit_never_brings_back_a_relation_handed_over_in_the_portal(wecom_fa
     relation = FollowRelation.objects.get(customer__external_userid="wmMOVED", employee=zhangwei)
     assert (relation.status, relation.remark) == (RelationStatus.TRANSFERRED, "张伟的客户")
     assert WeComEvent.objects.filter(status=EventStatus.DONE).count() == 2
+
+
+def test_a_departed_employees_edit_from_wecom_changes_nothing_and_holds_nothing_back(wecom_fake, zhangwei, lina):
+    """离职: zhangwei has left but WeCom still lists his relation (it waits for 离职继承) and sends an
+    edit for it. The event is done without touching the relation, and the customer's next event (lina
+    adds them) is not held back behind it."""
+    deliver(wecom_fake, add(wecom_fake, "zhangwei", "wmLEFT", remark="张伟的客户"))
+    zhangwei.status = "departed"
+    zhangwei.save()
+    wecom_fake.state.contacts["wmLEFT"].follower("zhangwei").remark = "离职后改的"
+    deliver(wecom_fake, wecom_fake.contact_event("edit_external_contact", userid="zhangwei", external_userid="wmLEFT"))
+    deliver(wecom_fake, add(wecom_fake, "lina", "wmLEFT"))
+    assert list(WeComEvent.objects.order_by("id").values_list("status", flat=True)) == [EventStatus.DONE] * 3
+    relations = dict(FollowRelation.objects.filter(customer__external_userid="wmLEFT")
+                     .values_list("employee__userid", "remark"))
+    assert relations == {"zhangwei": "张伟的客户", "lina": ""}
