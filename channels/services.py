@@ -309,6 +309,10 @@ def _clean(actor: Actor, data: Mapping, code: ChannelCode | None) -> dict:
             out[key] = value
     if "department" in data:
         out["department"] = _department(errors, data["department"])
+    elif creating and actor.employee is not None:
+        depts = managed_department_ids(actor.employee)
+        if len(depts) == 1:  # a manager of one department: the code is that department's
+            out["department"] = Department.objects.filter(pk__in=depts).first()
     if not manages_all_codes(actor):
         department = out.get("department", code.department if code else None)
         if department is None or department.pk not in managed_department_ids(actor.employee):
@@ -379,9 +383,6 @@ def channel_code_create(*, actor: Actor, data: Mapping[str, Any]) -> ChannelCode
     else:
         values["state"] = generate_state()
     code = ChannelCode(owner=actor.employee)
-    if actor.employee is not None and "department" not in values:
-        depts = managed_department_ids(actor.employee)
-        values["department"] = Department.objects.filter(pk__in=depts).first() if len(depts) == 1 else None
     _apply(code, values)
     _save(code, values)
     run_code_saved_handlers(code=code, created=True)

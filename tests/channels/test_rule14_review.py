@@ -120,3 +120,16 @@ def test_a_backup_cannot_also_be_a_receiver_on_create_or_on_update(world, crm):
     r = crm.patch(f"/api/v1/channel-codes/{code.pk}/", {"employees": ["zhangsan", "wangwu"], "backup_employees": []},
                   format="json")
     assert r.status_code == 200, r.content
+
+
+def test_a_manager_of_one_department_creates_a_code_without_naming_it(world):
+    """API.md's fields do not include the department: a manager of exactly one department who leaves it
+    out gets a code of that department (theirs to manage), not a 400."""
+    from tests.channels.test_api import session
+
+    w = world
+    api = session(w.manager)
+    r = api.post("/api/v1/channel-codes/", {"name": "销售码", "employees": ["zhangsan"]}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["department"] == w.sales.pk
+    assert api.patch(f"/api/v1/channel-codes/{r.json()['id']}/", {"name": "销售码2"}, format="json").status_code == 200
