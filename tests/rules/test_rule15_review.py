@@ -8,7 +8,7 @@ import pytest
 from customers.models import Message, Tagging
 from rules.models import PendingMessage
 
-from .conftest import MESSAGES, message, post_messages, price_rule
+from .conftest import MESSAGES, RULES, message, post_messages, price_rule
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -141,3 +141,21 @@ def test_a_rule_with_two_tags_adds_the_one_missing_when_the_customer_holds_the_o
     post_messages(w, [message(c, "价格多少", msgid="two1")])
     assert set(Tagging.objects.filter(customer=c).values_list("tag_id", flat=True)) == {w.price.pk, w.maintenance.pk}
     assert RuleHit.objects.get(customer=c).outcome == "tagged"
+
+
+def test_a_shadow_hit_in_testing_does_not_use_up_once_only_when_the_rule_goes_live(world):
+    """Test mode tags nobody outside the samples: a customer logged `shadow` is tagged by the rule's
+    first hit once it is live, and only real taggings count as tagged."""
+    from rules.models import RuleHit
+
+    w = world
+    sample, other = w.customers[4], w.customers[5]
+    rule = price_rule(w, status="testing", sample_customers=[sample.pk])
+    post_messages(w, [message(other, "价格多少", msgid="s1", sent_at="2026-11-20T10:00:00+08:00")])
+    assert w.api.get(f"{RULES}{rule['id']}/").json()["tagged_count"] == 0
+    w.api.patch(f"{RULES}{rule['id']}/", {"status": "live"}, format="json")
+    post_messages(w, [message(other, "报价呢", msgid="s2", sent_at="2026-11-21T10:00:00+08:00")])
+    assert Tagging.objects.filter(customer=other, tag=w.price).exists()
+    assert list(RuleHit.objects.filter(customer=other).order_by("sent_at").values_list("outcome", flat=True)) == [
+        "shadow", "tagged"]
+    assert w.api.get(f"{RULES}{rule['id']}/").json()["tagged_count"] == 1
