@@ -326,7 +326,9 @@ class TransferAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The transfer's page: live progress while its job runs, then every customer's outcome."""
-        transfer = self.get_queryset(request).filter(pk=object_id).first()
+        # A mistyped address (/customers/transfer/abc/, /customers/transfer/start/x/departed/) is a 404, not
+        # a 500 from filtering an integer key by a string.
+        transfer = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
         if transfer is None or not self.has_view_permission(request, transfer):
             raise Http404
         items = TransferItem.objects.filter(transfer=transfer).select_related("customer", "to_employee").order_by("id")

@@ -224,3 +224,11 @@ def test_result_page_links_customers_to_their_portrait(client, scene, django_cap
     result = client.get(done.url).content.decode()
     for customer in scene["customers"]:
         assert f'<a href="{reverse("admin:customers_customer_change", args=[customer.pk])}">{customer}</a>' in result
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["abc/change/", "abc/", "start/abc/departed/change/", "1 or 1/change/"])
+def test_a_mistyped_transfer_address_is_a_404_not_a_server_error(client, scene, path):
+    client.force_login(scene["hr"])
+    response = client.get(reverse("admin:customers_transfer_changelist") + path, follow=True)
+    assert response.status_code == 404
