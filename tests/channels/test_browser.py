@@ -91,3 +91,26 @@ def test_pages_fit_390_px(page, scene, path):
     page.goto(url)
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_code_list_headers_stay_above_their_columns_at_390_px(page, scene):
+    """On a phone the list drops the 接待成员 and 标签 columns: their headers and their cells alike,
+    so 今日新增 stays above today's count, not above the receiving employees."""
+    from tests.channels.conftest import make_code
+
+    w = scene
+    make_code(name="门店", state="store", employees=[w.staff], tags=[w.vip])
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser_login(page, "admin")
+    page.goto("/channels/channelcode/")
+    page.wait_for_load_state("networkidle")
+    columns = page.evaluate("""() => {
+        const visible = el => getComputedStyle(el).display !== 'none';
+        const heads = [...document.querySelectorAll('#result_list thead th')].filter(visible);
+        const cells = [...document.querySelectorAll('#result_list tbody tr:first-child > *')].filter(visible);
+        return {heads: heads.map(th => th.className), cells: cells.map(td => td.className),
+                lefts: heads.map((th, i) => [Math.round(th.getBoundingClientRect().left),
+                                             Math.round(cells[i] ? cells[i].getBoundingClientRect().left : -1)])};
+    }""")
+    assert len(columns["heads"]) == len(columns["cells"]), columns
+    assert all(head == cell for head, cell in columns["lefts"]), columns
