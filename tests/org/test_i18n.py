@@ -124,3 +124,23 @@ def test_english_admin_uses_proper_singular_and_plural_model_names(admin_user):
     assert "Add tag group" in add_page
     assert "Tag groups" in client.get("/tags/taggroup/").content.decode()
     assert "Add Tag groups" not in add_page
+
+
+def test_english_counts_agree_with_their_number(admin_user):
+    """"2 customers in all", "1 entry": a count's noun follows the count in English (the Chinese
+    msgids are the same for one and many, the English forms are not)."""
+    from django.urls import reverse
+
+    from customers.models import Note
+    from tests.conftest import login
+    from tests.factories import CustomerFactory
+
+    client = login(admin_user)
+    client.cookies["django_language"] = "en"
+    customer = CustomerFactory(followers=[admin_user])
+    CustomerFactory()
+    Note.objects.create(customer=customer, author=admin_user, text="called back")
+    listed = client.get(reverse("admin:customers_customer_changelist")).content.decode()
+    assert "2 customers in all" in listed and "2 customer in all" not in listed
+    portrait = client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
+    assert "1 entry<" in portrait and "1 entries" not in portrait
