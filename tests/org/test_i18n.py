@@ -144,3 +144,14 @@ def test_english_counts_agree_with_their_number(admin_user):
     assert "2 customers in all" in listed and "2 customer in all" not in listed
     portrait = client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
     assert "1 entry<" in portrait and "1 entries" not in portrait
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_language_switch_names_each_language_in_its_own_words(client, language):
+    """An English reader on the Chinese login page looks for "English", not "英语"."""
+    import re
+
+    client.cookies["django_language"] = language
+    page = client.get("/login/").content.decode()
+    select = re.search(r'<select id="tp-language-select".*?</select>', page, re.S).group(0)
+    assert re.findall(r"<option [^>]*>([^<]+)</option>", select) == ["简体中文", "English"]
