@@ -29,6 +29,7 @@ from customers.models import TagSource
 from customers.selectors import local_settings, visible_follower_ids
 from org.models import Department, Employee, Role
 from tagportal.errors import ValidationFailed
+from tagportal.text import aside
 from tags.models import Tag, TagGroup
 from tags.selectors import visible_tag_groups, visible_tags
 
@@ -226,7 +227,7 @@ def top_tags(q: PanelQuery) -> PanelData:
     tags = Tag.objects.select_related("group").in_bulk([r["tag_id"] for r in rows])
     rows = [r for r in rows if r["tag_id"] in tags]
     return PanelData(
-        categories=[f"{tags[r['tag_id']].name}（{tags[r['tag_id']].group.name}）" for r in rows],
+        categories=[f"{tags[r['tag_id']].name}{aside(tags[r['tag_id']].group.name)}" for r in rows],
         category_keys=[r["tag_id"] for r in rows],
         series=[Series("customers", _("客户数"), [int(r["n"]) for r in rows],
                        [customer_list_url(**q.list_params(tags_all=r["tag_id"])) for r in rows])],
@@ -258,7 +259,7 @@ def unused_tags(q: PanelQuery) -> PanelData:
         with contextlib.suppress(NoReverseMatch):  # the tags admin is always there; be safe anyway
             links[_("标签体系体检")] = reverse("admin:tags_taggroup_health")
     return PanelData(
-        categories=[f"{tags[t].name}（{tags[t].group.name}）" for t in ordered],
+        categories=[f"{tags[t].name}{aside(tags[t].group.name)}" for t in ordered],
         category_keys=ordered,
         series=[Series("customers", _("仍带此标签的客户"), [int(carried.get(t) or 0) for t in ordered],
                        [customer_list_url(**q.list_params(tags_all=t)) for t in ordered])],
