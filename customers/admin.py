@@ -39,7 +39,7 @@ from django.utils.translation import gettext_lazy
 from org.actors import Actor
 from org.models import Department, Employee, EmployeeStatus, Role
 from tagportal.errors import DomainError, ValidationFailed
-from tagportal.text import aside, join_sentences
+from tagportal.text import aside, join_list, join_sentences, labelled
 from tags.models import Tag
 from tags.selectors import own_personal_tags, visible_tag_groups, visible_tags
 
@@ -505,11 +505,15 @@ class CustomerAdmin(admin.ModelAdmin):
         details = error.details if isinstance(error.details, dict) else {}
         parts = []
         for key, value in details.items():
-            shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
-            parts.append(f"{labels.get(key, key)}：{shown}")
-        suffix = aside(join_sentences(parts)) if parts else ""
+            shown = join_list(value) if isinstance(value, list | tuple) else str(value)
+            parts.append(labelled(labels.get(key, key), shown))
+        message, suffix = error.message, aside(join_sentences(parts)) if parts else ""
+        if details and error.message == _("筛选条件无效：%(key)s") % {"key": next(iter(details))}:
+            # The selector's generic message names the API parameter ("added_from"), for API callers;
+            # the page says it once, in the labels people see, not "筛选条件无效：…筛选条件无效：added_from".
+            message, suffix = join_sentences(parts), ""
         return _("筛选条件无效，未显示任何客户：%(message)s%(details)s。请修改筛选条件。") % {
-            "message": error.message, "details": suffix,
+            "message": message, "details": suffix,
         }
 
     def filter_panel_context(self, request, flt) -> dict:

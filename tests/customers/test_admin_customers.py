@@ -143,6 +143,19 @@ def test_bad_filter_is_a_message_not_a_500(tagged, params):
     assert any("筛选条件无效" in t for t in texts), texts
 
 
+@pytest.mark.parametrize("language, expected", [
+    ("zh-hans", "筛选条件无效，未显示任何客户：添加日期起：2024-13-40。请修改筛选条件。"),
+    ("en", "Invalid filter, no customers shown: Added from: 2024-13-40. Please change the filter."),
+])
+def test_bad_filter_message_names_the_field_once_in_the_pages_words(tagged, language, expected):
+    """Not "筛选条件无效，…：筛选条件无效：added_from（添加日期起：…）": the parameter's label, once,
+    with the page's punctuation (no full-width colon on the English page)."""
+    client = login(tagged.manager)
+    client.cookies["django_language"] = language
+    response = client.get(reverse(LIST), {"added_from": "2024-13-40"})
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [expected]
+
+
 def test_filtering_by_a_hidden_tag_is_refused(tagged):
     w = tagged
     tag(w.c_shared, w.maintenance)
