@@ -279,6 +279,12 @@ class CustomerChangeList(ChangeList):
         return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped by format_html
 
 
+def tags_not_saved_message() -> str:
+    """Said at the top of the portrait (desktop and phone) when a tag save is refused: the reason is
+    marked at its field, often a screen below, and the page reloads scrolled to the top."""
+    return _("标签没有保存：请查看下面标出的问题。")
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     """客户列表 and 客户画像. Who sees which customer is `visible_customers`; nothing else."""
@@ -696,6 +702,7 @@ class CustomerAdmin(admin.ModelAdmin):
             tags_form = self._tags_form(request, customer, data=request.POST)
             if tags_form.is_valid() and self._save_tags(request, customer, tags_form):
                 return HttpResponseRedirect(request.get_full_path())
+            messages.error(request, tags_not_saved_message())
         elif action == "note":
             if not can_note:
                 raise PermissionDenied

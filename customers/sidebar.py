@@ -27,6 +27,7 @@ from django.views.decorators.cache import never_cache
 
 from org.actors import Actor
 
+from .admin import tags_not_saved_message
 from .hooks import sidebar_integrations
 from .models import Customer, FollowRelation, Message, Note, RelationStatus
 from .selectors import visible_customers
@@ -109,6 +110,7 @@ def sidebar_portrait(request, external_userid: str):
         tags_form = model_admin._tags_form(request, customer, data=request.POST)
         if tags_form.is_valid() and model_admin._save_tags(request, customer, tags_form):
             return HttpResponseRedirect(request.path)
+        messages.error(request, tags_not_saved_message())
     elif action == "note":
         if not can_note:
             raise PermissionDenied

@@ -288,6 +288,22 @@ def test_too_long_new_personal_tag_is_a_form_error(world):
     assert tags_of(w.c_staff) == set() and not PersonalTag.objects.filter(owner=w.staff).exists()
 
 
+def test_a_refused_tag_save_says_so_at_the_top_of_the_portrait(world):
+    """The reason is marked at its field, a screen below; the reloaded page opens at the top, where
+    a message must say the tags were not saved (desktop portrait and phone sidebar alike)."""
+    from django.contrib.messages import get_messages
+
+    w = world
+    client = login(w.staff)
+    data = form_post(w, w.c_staff, client, **{"tags-new_personal_tag": "长" * 31})
+    for page in (url(w.c_staff), reverse("sidebar-portrait", args=[w.c_staff.external_userid])):
+        response = client.post(page, data)
+        assert response.status_code == 200
+        assert [str(m) for m in get_messages(response.wsgi_request)] == ["标签没有保存：请查看下面标出的问题。"]
+        html = response.content.decode()
+        assert html.index("标签没有保存") < html.index("最多 30 个字符（现在 31 个）")
+
+
 def test_follow_relations_show_remark_description_way_and_state(world):
     w = world
     from customers.models import FollowRelation
