@@ -155,3 +155,20 @@ def test_language_switch_names_each_language_in_its_own_words(client, language):
     page = client.get("/login/").content.decode()
     select = re.search(r'<select id="tp-language-select".*?</select>', page, re.S).group(0)
     assert re.findall(r"<option [^>]*>([^<]+)</option>", select) == ["简体中文", "English"]
+
+
+def test_english_portrait_breadcrumb_capitalises_the_list_name(admin_user):
+    """"Home › Customers › Customers › 客户", as on the list itself, not "… › customers › …"."""
+    import re
+
+    from django.urls import reverse
+
+    from tests.conftest import login
+    from tests.factories import CustomerFactory
+
+    client = login(admin_user)
+    client.cookies["django_language"] = "en"
+    customer = CustomerFactory()
+    page = client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
+    crumbs = re.search(r'<div class="breadcrumbs">(.*?)</div>', page, re.S).group(1)
+    assert re.findall(r">([^<]+)</a>", crumbs) == ["Home", "Customers", "Customers"]
