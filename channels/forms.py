@@ -51,8 +51,8 @@ class ChannelCodeForm(forms.Form):
 
     name = forms.CharField(label=_("名称"), max_length=NAME_MAX_LENGTH)
     state = forms.CharField(
-        label=_("渠道 state"), max_length=STATE_MAX_LENGTH, required=False,
-        help_text=_("1–30 位字母、数字、_ 或 -；留空自动生成。有客户通过后不能再修改。"),
+        label=_("渠道标识"), max_length=STATE_MAX_LENGTH, required=False,
+        help_text=_("企业微信“联系我”的 state：1–30 位字母、数字、_ 或 -；留空自动生成。有客户通过后不能再修改。"),
     )
     employees = EmployeeChoiceField(label=_("接待成员"), queryset=Employee.objects.none())
     backup_employees = EmployeeChoiceField(label=_("备用成员"), queryset=Employee.objects.none(), required=False)

@@ -126,3 +126,17 @@ def test_code_page_and_list_in_english_have_no_chinese_punctuation(world):
     for html in (page, listing):
         for mark in ("：", "、", "（", "）"):
             assert mark not in html, mark
+
+
+def test_the_state_is_called_by_its_name_not_the_wecom_parameter(world):
+    """"渠道标识" on the form and the code's page, as on the customer list's filter; WeCom's name
+    for it, state, only in the help text (not a bare "state" label on a Chinese page)."""
+    import re
+
+    w = world
+    code = make_code(name="车展", state="expo", employees=[w.staff])
+    client = login(w.admin)
+    form = client.get("/channels/channelcode/add/").content.decode()
+    page = client.get(f"/channels/channelcode/{code.pk}/change/").content.decode()
+    assert re.search(r'<label[^>]*for="id_state"[^>]*>渠道标识', form) and "渠道 state" not in form
+    assert "<th>渠道标识</th>" in page and "<th>state</th>" not in page
