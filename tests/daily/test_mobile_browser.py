@@ -160,3 +160,21 @@ def test_portrait_list_and_job_page_do_not_scroll_sideways_at_phone_size(phone, 
     no_sideways_scroll(phone)
     phone.goto("/customers/job/")
     no_sideways_scroll(phone)
+
+
+def test_the_portal_title_wraps_between_words_not_inside_them_at_phone_size(phone, shop):
+    """On a phone the header has room for "tagportal" above "客户标签平台", not for "客户标签平 / 台"
+    (Chinese may break between any two characters unless told not to); the tagline goes."""
+    phone.goto("/login/")
+    phone_login(phone, "zhangwei")
+    for url in ("/", "/customers/customer/"):
+        phone.goto(url)
+        lines = phone.evaluate("""() => {
+            const link = document.querySelector('#site-name a'), text = link.firstChild;
+            const at = text.textContent.indexOf('客户标签平台'), range = document.createRange();
+            range.setStart(text, at); range.setEnd(text, at + 6);
+            return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+        }""")
+        assert lines == 1, url
+        expect(phone.locator("#site-name .tp-brand-sub")).to_be_hidden()
+        no_sideways_scroll(phone)
