@@ -150,7 +150,13 @@ class PortalAuthenticationForm(AdminAuthenticationForm):
     """The login form: a departed employee who types the right password is told so plainly;
     a wrong password gets the generic message, revealing nothing."""
 
-    error_messages = {**AdminAuthenticationForm.error_messages, "departed": _("该账号已离职，不能登录。")}
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        # Django's says "请输入一个正确的工作人员账户 账号 和密码" / "…for a staff account": everyone
+        # signs in here, and the field's name does not belong in the sentence.
+        "invalid_login": _("账号或密码不正确。注意两者都区分大小写。"),
+        "departed": _("该账号已离职，不能登录。"),
+    }
 
     def get_invalid_login_error(self):
         username = self.cleaned_data.get("username")

@@ -172,3 +172,16 @@ def test_english_portrait_breadcrumb_capitalises_the_list_name(admin_user):
     page = client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
     crumbs = re.search(r'<div class="breadcrumbs">(.*?)</div>', page, re.S).group(1)
     assert re.findall(r">([^<]+)</a>", crumbs) == ["Home", "Customers", "Customers"]
+
+
+@pytest.mark.parametrize("language, message", [
+    ("zh-hans", "账号或密码不正确。注意两者都区分大小写。"),
+    ("en", "The account or password is not correct. Note that both are case-sensitive."),
+])
+def test_a_wrong_password_is_told_in_plain_words(client, language, message):
+    """Not Django's "请输入一个正确的工作人员账户 账号 和密码" (a staff account, the field's name
+    dropped into the sentence with spaces around it)."""
+    EmployeeFactory(userid="someone")
+    client.cookies["django_language"] = language
+    body = client.post("/login/", {"username": "someone", "password": "wrong-pass"}).content.decode()
+    assert message in body and "工作人员" not in body and "staff account" not in body
