@@ -314,3 +314,11 @@ def test_exports_never_carry_a_formula(tagged):
     sheet = load_workbook(io.BytesIO(response.content)).active
     cell = sheet.cell(row=2, column=3)
     assert cell.data_type == "s" and cell.value == "'=HYPERLINK(\"http://evil\")"
+
+
+def test_follower_filter_hint_is_words_not_a_field_name(tagged):
+    import re
+
+    page = login(tagged.manager).get(reverse(LIST)).content.decode()
+    field = re.search(r'<input[^>]*name="follower"[^>]*>', page).group(0)
+    assert 'placeholder="输入姓名或账号选择"' in field and "userid" not in field
