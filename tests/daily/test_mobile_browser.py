@@ -178,3 +178,24 @@ def test_the_portal_title_wraps_between_words_not_inside_them_at_phone_size(phon
         assert lines == 1, url
         expect(phone.locator("#site-name .tp-brand-sub")).to_be_hidden()
         no_sideways_scroll(phone)
+
+
+def test_short_customer_names_stay_on_one_line_in_the_list(phone, shop):
+    """The tags column squeezed "客户12" into a column one character wide (Chinese breaks anywhere);
+    names of up to four characters keep one line, at 390 px (the avatar gives way) and on a desktop,
+    and the table still fits the phone's width."""
+    phone.goto("/login/")
+    phone_login(phone, "zhangwei")
+    for width in (390, 1280):
+        phone.set_viewport_size({"width": width, "height": 844})
+        phone.goto("/customers/customer/")
+        expect(phone.locator("#result_list")).to_be_visible()
+        wrapped = phone.evaluate("""() => [...document.querySelectorAll('#result_list .tp-customer strong')]
+            .filter(el => el.textContent.trim().length <= 4)
+            .filter(el => el.getBoundingClientRect().height > 1.5 * parseFloat(getComputedStyle(el).lineHeight))
+            .map(el => el.textContent)""")
+        assert wrapped == [], (width, wrapped)
+        table_fits = phone.evaluate("""() => { const t = document.getElementById('result_list');
+            return t.getBoundingClientRect().right <= document.documentElement.clientWidth; }""")
+        assert table_fits, width
+        no_sideways_scroll(phone)
