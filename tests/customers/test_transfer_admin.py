@@ -232,3 +232,23 @@ def test_a_mistyped_transfer_address_is_a_404_not_a_server_error(client, scene, 
     client.force_login(scene["hr"])
     response = client.get(reverse("admin:customers_transfer_changelist") + path, follow=True)
     assert response.status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_transfer_result_page_does_not_scroll_sideways_at_390_px(page, scene):
+    """Its per-customer table (customer, external id, inheritor, outcome, notes, time) is wider than a
+    phone: the table scrolls inside its box, the page stays put."""
+    from customers.transfers import transfer_start
+    from org.actors import Actor
+
+    for i, customer in enumerate(scene["customers"]):  # WeCom's external ids are ~32 characters
+        customer.external_userid = f"wmQJ8bDwAAyT5wK3p0R7xvZl2cYhN{i:04d}"
+        customer.save(update_fields=["external_userid"])
+    transfer = transfer_start(actor=Actor(employee=scene["hr"]), from_employee=scene["zhang"],
+                              to_employees=[scene["li"]], keep_portrait=True, mark_departed=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser_login(page, "hr")
+    page.goto(reverse("admin:customers_transfer_change", args=[transfer.pk]))
+    page.wait_for_selector("#tp-items")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
