@@ -22,6 +22,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -557,3 +558,9 @@ class ApiClientAdmin(admin.ModelAdmin):
             count += 1
         self.message_user(request, gettext("已吊销 %(n)d 个 API 客户端。") % {"n": count})
 
+
+# The five roles are fixed (DESIGN rule 5): their permissions are set by `org.roles` after every
+# migration and a role is given on the employee's form. Django's own group pages would offer to
+# edit permissions that the next migration puts back, in Django's raw permission names.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)

@@ -45,6 +45,17 @@ def test_front_page_of_a_tag_admin_and_of_an_enterprise_admin(admin_user):
     assert reverse("admin:org_apiclient_changelist") in admin_html
 
 
+def test_roles_are_given_on_the_employee_form_not_on_djangos_group_pages(admin_user):
+    """The roles are fixed; Django's group pages (raw permission names, edits the next migration
+    undoes) are not in the portal, neither in the menu nor by address."""
+    client = logged_in(admin_user)
+    html = client.get("/").content.decode()
+    assert "/auth/group/" not in html and "角色与权限" not in html
+    assert client.get("/auth/group/").status_code == 404
+    form = client.get(reverse("admin:org_employee_add")).content.decode()
+    assert "企业管理员" in form and "标签管理员" in form  # the five roles, by their names
+
+
 def test_language_switch_to_english_and_back():
     client = logged_in(EmployeeFactory(roles=["hr"]))
     assert 'lang="zh-hans"' in client.get("/").content.decode()

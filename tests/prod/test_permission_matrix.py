@@ -163,7 +163,6 @@ PAGE_ROUTES: dict[str, Entry] = {
 # Model admins: each brings changelist, add, and per object history/delete/change/(redirect).
 # Value: the world object whose id fills `{object_id}` (one outside the callers' scope).
 ADMIN_MODELS: dict[str, str] = {
-    "auth/group": "group",
     "org/department": "department",
     "org/employee": "employee",
     "org/apiclient": "api_client",
@@ -300,14 +299,13 @@ def world(db, settings):
                                       created_by=admin_b)
     rule.tags.set([tag])
 
-    from django.contrib.auth.models import Group
     from django.contrib.contenttypes.models import ContentType
 
     w["objects"] = {
         "department": dept_b.pk, "employee": staff_b.pk, "departed_employee": leaving_b.pk,
         "tag_group": group.pk, "tag": tag.pk, "personal_tag": personal.pk, "customer": secret.pk,
         "customer_external": secret.external_userid, "job": job.pk, "transfer": transfer.pk,
-        "api_client": api_client_b.pk, "group": Group.objects.get(name="enterprise_admin").pk,
+        "api_client": api_client_b.pk,
         "customer_shortcut": (ContentType.objects.get_for_model(secret).pk, secret.pk),
         "channel_code": code.pk, "keyword_rule": rule.pk,
     }
