@@ -229,7 +229,8 @@ def _personal_chunk(lo: int, hi: int) -> None:
 
 
 def _history(lo: int, hi: int) -> None:
-    """Audit rows for the seeded taggings of customers lo..hi (sources vary, actor: the first follower)."""
+    """Audit rows for the seeded taggings of customers lo..hi (sources vary), dated when the customer
+    arrived, by the follower they added first."""
     te = connection.ops.quote_name(TagEvent._meta.db_table)
     tg = connection.ops.quote_name(Tagging._meta.db_table)
     tag = connection.ops.quote_name(Tag._meta.db_table)
@@ -242,15 +243,21 @@ def _history(lo: int, hi: int) -> None:
             "CASE t.tag_id %% 5 WHEN 0 THEN 'channel' WHEN 1 THEN 'bulk' WHEN 2 THEN 'import' ELSE 'manual' END, "
             "f.employee_id, 'seed_demo', t.created_at "
             f"FROM {tg} t JOIN {tag} g ON g.id = t.tag_id "
-            f"JOIN (SELECT customer_id, min(employee_id) AS employee_id FROM {fr} "
-            "WHERE customer_id BETWEEN %s AND %s GROUP BY customer_id) f ON f.customer_id = t.customer_id "
+            f"JOIN {fr} f ON f.customer_id = t.customer_id AND f.employee_id = (SELECT f2.employee_id FROM {fr} f2 "
+            "WHERE f2.customer_id = t.customer_id ORDER BY f2.added_at, f2.employee_id LIMIT 1) "
             "WHERE t.customer_id BETWEEN %s AND %s",
-            [lo, hi, lo, hi],
+            [lo, hi],
         )
 
 
-def _chat_chunk(lo: int, hi: int, relations: dict[int, list[int]], rng: random.Random, now) -> None:
-    """Notes and a short chat history for customers lo..hi (each between a follower and the customer)."""
+def _chat_chunk(lo: int, hi: int, relations: dict[int, list[int]], joined: dict[tuple[int, int], dt.datetime],
+                rng: random.Random, now) -> None:
+    """Notes and a short chat history for customers lo..hi: chat with their first follower, a note by
+    one of their followers, each after that follower was added (and within the last 300 days)."""
+
+    def since_added(cid: int, employee: int) -> dt.datetime:
+        start = max(joined[cid, employee], now - dt.timedelta(days=300))
+        return start + (now - start) * rng.random()
 
     def messages():
         for cid in range(lo, hi + 1):
@@ -260,15 +267,15 @@ def _chat_chunk(lo: int, hi: int, relations: dict[int, list[int]], rng: random.R
             for k in range(rng.randint(1, 6)):
                 inbound = rng.random() < 0.5
                 content = rng.choice(INBOUND if inbound else OUTBOUND)
-                sent = now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 300))
+                sent = since_added(cid, followers[0])
                 yield (f"demo-{cid}-{k}", cid, followers[0], "in" if inbound else "out", content, sent)
 
     def notes():
         for cid in range(lo, hi + 1):
             followers = relations.get(cid)
             if followers and rng.random() < 0.5:
-                when = now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 300))
-                yield (cid, rng.choice(followers), rng.choice(NOTES), when)
+                author = rng.choice(followers)
+                yield (cid, author, rng.choice(NOTES), since_added(cid, author))
 
     _write(Message, ["msgid", "customer_id", "employee_id", "direction", "content", "sent_at"], messages())
     _write(Note, ["customer_id", "author_id", "text", "created_at"], notes())
@@ -300,8 +307,10 @@ def seed(*, stdout=None, customers: int = 300, seed: int = 42, **options) -> Non
     for lo in range(first, last + 1, CHUNK):
         hi = min(lo + CHUNK - 1, last)
         relations: dict[int, list[int]] = {}
+        arrived: dict[int, dt.datetime] = {}  # a customer arrives by adding their first follower
+        joined: dict[tuple[int, int], dt.datetime] = {}  # (customer, employee): when they added them
 
-        def customer_rows(lo=lo, hi=hi, relations=relations):
+        def customer_rows(lo=lo, hi=hi, relations=relations, arrived=arrived):
             for cid in range(lo, hi + 1):
                 created = now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 720))
                 wecom = rng.random() < 0.2
@@ -312,16 +321,18 @@ def seed(*, stdout=None, customers: int = 300, seed: int = 42, **options) -> Non
                     e = follower()
                     if e not in chosen:
                         chosen.append(e)
-                relations[cid] = chosen
+                relations[cid], arrived[cid] = chosen, created
                 yield (
                     cid, f"wmdemo{cid:09d}", name, rng.choice(CORPS) if wecom else "", 2 if wecom else 1,
                     rng.choice((0, 1, 2)), "", json.dumps({"来源": "demo"}, ensure_ascii=False), created, created,
                 )
 
-        def relation_rows(relations=relations):
+        def relation_rows(relations=relations, arrived=arrived, joined=joined):
             for cid, employees in relations.items():
-                for e in employees:
-                    added = now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 700))
+                for i, e in enumerate(employees):
+                    # the first follower when the customer arrived, any others somewhere since
+                    share = rng.randint(1, 60 * 24 * 700) / (60 * 24 * 700)
+                    added = joined[cid, e] = arrived[cid] + (now - arrived[cid]) * (share if i else 0)
                     remark = rng.choice(REMARKS)
                     yield (cid, e, remark, "", added, add_way(), state_for(state(), teams[e]), "active")
 
@@ -344,7 +355,7 @@ def seed(*, stdout=None, customers: int = 300, seed: int = 42, **options) -> Non
             if lo - first < HISTORY_SAMPLE:
                 _history(lo, min(hi, first + HISTORY_SAMPLE - 1))
             if lo - first < CHAT_SAMPLE:
-                _chat_chunk(lo, min(hi, first + CHAT_SAMPLE - 1), relations, rng, now)
+                _chat_chunk(lo, min(hi, first + CHAT_SAMPLE - 1), relations, joined, rng, now)
         _out(stdout, f"customers: {hi - first + 1}/{missing} added ({time.monotonic() - started:.0f}s)")
 
     if connection.vendor == "postgresql":

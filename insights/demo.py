@@ -145,8 +145,9 @@ def _history(rng, now, stdout) -> int:
         events.append(TagEvent(customer_id=customer_id, tag_id=tag_id, tag_name=name, action="add", source=source,
                                actor_label="seed_demo", created_at=when))
     TagEvent.objects.bulk_create(events, batch_size=1000)
-    relations = list(FollowRelation.objects.filter(status=RelationStatus.ACTIVE).values_list(
-        "customer_id", "employee_id")[:2000])
+    # relations older than the 60 days: nobody writes about a customer before the customer added them
+    relations = list(FollowRelation.objects.filter(status=RelationStatus.ACTIVE, added_at__lt=now - dt.timedelta(
+        days=60)).values_list("customer_id", "employee_id")[:2000])
     rng.shuffle(relations)
     Note.objects.bulk_create([
         Note(customer_id=c, author_id=e, text=rng.choice(NOTES), created_at=_at(now, rng, 60))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Count, F
+from django.db.models import Count, Exists, F, OuterRef
 
 from customers.models import Customer, FollowRelation, Message, Note, PersonalTagging, TagEvent, Tagging
 from tags.models import TagGroup
@@ -38,6 +38,16 @@ def test_seed_builds_a_believable_portfolio_and_tops_up(settings):
     # Followers are mostly front-line staff.
     front = FollowRelation.objects.filter(employee__departments__name__in=["销售部", "售后部"]).count()
     assert front > FollowRelation.objects.count() / 2
+    # In order: nobody tags, chats with or writes about a customer before that customer added them.
+    def added_by(ref_employee, ref_time):
+        return Exists(FollowRelation.objects.filter(
+            customer_id=OuterRef("customer_id"), employee_id=OuterRef(ref_employee), added_at__lte=OuterRef(ref_time)))
+    seeded = TagEvent.objects.filter(actor_label="seed_demo", actor_employee__isnull=False)
+    assert seeded.exists()
+    assert not seeded.exclude(added_by("actor_employee_id", "created_at")).exists()
+    chat = Message.objects.filter(msgid__startswith="demo-")
+    assert chat.exists() and not chat.exclude(added_by("employee_id", "sent_at")).exists()
+    assert not Note.objects.exclude(added_by("author_id", "created_at")).exists()
 
     call_command("seed_demo", customers=450)
     assert Customer.objects.count() == 450
