@@ -48,6 +48,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
+from channels.models import ChannelAdd
 from customers.models import FollowRelation, RelationStatus, TagEvent, Tagging, TagSource
 from tags.models import Tag
 
@@ -181,8 +182,25 @@ def _settle_gaps(gaps: list, bounds, now) -> list:
     return kept
 
 
+def _code_receivers(rows: list[dict]) -> dict[tuple[int, int], int]:
+    """{(customer, tag): employee} for channel codes' tags: a code's tag belongs on the relation that
+    came through the code (its receiver's), which its audit row, naming no employee, does not say;
+    the code's add (`ChannelAdd.tags_added`) does. The newest add wins."""
+    customers = {r["customer_id"] for r in rows if r["source"] == TagSource.CHANNEL and not r["actor_employee_id"]}
+    receivers: dict[tuple[int, int], int] = {}
+    if customers:
+        adds = ChannelAdd.objects.filter(customer_id__in=customers).order_by("added_at", "pk")
+        for customer_id, employee_id, tags in adds.values_list("customer_id", "employee_id", "tags_added"):
+            for tag_id in tags or ():
+                receivers[customer_id, tag_id] = employee_id
+    return receivers
+
+
 def _fold(rows: list[dict], *, late: set[int] = frozenset()) -> int:
-    """Fold audit rows into per-customer items: {tag id: [action, actor, event id]}, newest wins."""
+    """Fold audit rows into per-customer items: {tag id: [action, actor, event id]}, newest wins. The
+    actor is the employee whose relation gets an add: the one who made the change, or for a channel
+    code's tag, the employee the customer added through the code."""
+    receivers = _code_receivers(rows)
     per_customer: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         if row["tag_id"] is None or row["source"] == TagSource.WECOM:
@@ -216,7 +234,8 @@ def _fold(rows: list[dict], *, late: set[int] = frozenset()) -> int:
             tag = str(row["tag_id"])
             if latest.get((customer_id, tag), 0) > row["pk"]:
                 continue
-            changes[tag] = [row["action"], row["actor_employee_id"], row["pk"]]
+            actor = row["actor_employee_id"] or receivers.get((customer_id, row["tag_id"]))
+            changes[tag] = [row["action"], actor, row["pk"]]
             latest[(customer_id, tag)] = row["pk"]
             first = row["pk"] if first is None else min(first, row["pk"])
             last = max(last, row["pk"])

@@ -241,3 +241,25 @@ def test_a_departed_followers_relation_is_never_marked(world):
     assert [(m["userid"], m["add_tag"], m["remove_tag"]) for m in marks(sim)] == [
         ("lina", [ext(world["vip"])], []), ("lina", [], [ext(world["vip"])])]
     assert set(OutboxItem.objects.filter(customer=c).values_list("status", flat=True)) == {"done"}
+
+
+def test_a_channel_codes_tags_go_to_the_relation_that_came_through_the_code(world):
+    """A customer who already follows lina adds zhangwei through a code: the code's tag is marked on
+    zhangwei's relation (the receiver's), not on lina's, the first follower's."""
+    from channels.services import channel_code_create
+    from customers.services import customer_upsert
+
+    sim, lina = world["sim"], world["lina"]
+    code = channel_code_create(actor=Actor(label="test"), data={
+        "name": "车展", "state": "expo", "employees": ["zhangwei"], "tags": [world["vip"].pk]})
+    customer(sim, "wmCODE", lina)
+    sim.state.add_contact(userid="zhangwei", external_userid="wmCODE", name="wmCODE", state="expo",
+                          welcome_code=False)
+    sim.clear_calls()
+    customer_upsert(actor=WECOM_ACTOR, data={"external_userid": "wmCODE", "followers": [
+        {"employee": "zhangwei", "state": code.state}]})
+    assert TagEvent.objects.get(customer__external_userid="wmCODE").source == TagSource.CHANNEL
+    push()
+    assert marks(sim) == [{"userid": "zhangwei", "external_userid": "wmCODE", "add_tag": [ext(world["vip"])],
+                           "remove_tag": []}]
+    assert wecom_tags(sim, "wmCODE", "lina") == set()
