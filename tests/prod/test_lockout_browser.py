@@ -37,3 +37,29 @@ def test_lockout_message_and_unlock_by_an_admin(page, browser, live_server, sett
 
     browser_login(page, "zhangwei")
     assert page.url.rstrip("/") == live_server.url.rstrip("/") or "/login/" not in page.url
+
+
+def test_the_unlock_button_is_on_screen_at_phone_size(browser, live_server):
+    """A locked pair from an IPv6 address (WeCom on a phone network) pushed 解锁 past the table's right
+    edge at 390 px: it sat in the table's own scroll box, out of sight. Now the address wraps and the
+    button is on the screen, in every row."""
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    EmployeeFactory(userid="boss", name="管理员", roles=["enterprise_admin"])
+    for username, address in (("zhangwei", "2408:8207:2461:5a10:8d3e:1f2a:6b7c:9e01"), ("wangjing", "203.0.113.42")):
+        AccessAttempt.objects.create(username=username, ip_address=address, user_agent="Mozilla/5.0", get_data="",
+                                     post_data="", http_accept="*/*", path_info="/login/", failures_since_start=5,
+                                     attempt_time=timezone.now())
+    context = browser.new_context(locale="zh-CN", base_url=live_server.url, viewport={"width": 390, "height": 844})
+    admin = context.new_page()
+    browser_login(admin, "boss")
+    admin.goto("/login-lockouts/")
+    buttons = admin.locator("#result_list button", has_text="解锁")
+    assert buttons.count() == 2
+    width = admin.evaluate("document.documentElement.clientWidth")
+    for box in (buttons.nth(i).bounding_box() for i in range(2)):
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (box, width)
+    assert admin.evaluate("(() => { const r = document.querySelector('#content-main .results');"
+                          " return r.scrollWidth <= r.clientWidth; })()")
+    context.close()
