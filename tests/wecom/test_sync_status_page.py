@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from customers.models import Job, JobStatus, TagSource
+from customers.models import Job, JobStatus, TagEvent, TagSource
 from customers.services import customer_tags_update
 from tests.conftest import browser_login, login
-from tests.factories import EmployeeFactory
+from tests.factories import CustomerFactory, EmployeeFactory, make_tag_group
 from tests.wecom.conftest import post_event
 from tests.wecom.sync_world import ADMIN, customer, employee, push, taxonomy
 from wecom.models import EventStatus, OutboxItem, WeComEvent
@@ -36,6 +36,24 @@ def test_standalone_it_says_what_is_missing(db, admin_user, settings):
     assert "WECOM_CORP_ID" in html and "WECOM_AES_KEY" in html
     assert "http://testserver/wecom/callback/" in html
     assert "从企业微信全量同步" not in html  # no pull button without the API settings
+
+
+def test_standalone_it_says_nothing_is_sent_instead_of_showing_a_backlog(db, admin_user, settings):
+    """With no connection the audit still grows (every tag change) and nothing reads it: "未读取的标签变更
+    25837" read like a fault. The page says plainly that nothing is sent, and what happens on connecting."""
+    settings.WECOM_CORP_ID = settings.WECOM_SECRET = settings.WECOM_TOKEN = settings.WECOM_AES_KEY = ""
+    zhang = EmployeeFactory(userid="zhangwei", roles=["staff"])
+    _g, tags = make_tag_group("客户等级", tags=["VIP", "普通"])
+    for i in range(3):
+        c = CustomerFactory(external_userid=f"wmSolo{i}", followers=[zhang])
+        customer_tags_update(actor=ADMIN, customer=c, add=[t.pk for t in tags], source=TagSource.API)
+    assert TagEvent.objects.count() == 6
+    html = login(admin_user).get(URL).content.decode()
+    outbox = html[html.index('id="tp-ws-outbox"'):html.index('id="tp-ws-pull"')]
+    assert "门户未连接企业微信，不向企业微信发送任何内容。" in outbox
+    assert "连接后，先做一次全量同步" in outbox
+    for backlog in ("未读取的标签变更", "待发送的客户", "tp-ws-backlog"):
+        assert backlog not in outbox
 
 
 def test_events_backlog_and_failures_show_and_can_be_retried(db, admin_user, wecom_fake, settings):
