@@ -252,3 +252,37 @@ def test_transfer_result_page_does_not_scroll_sideways_at_390_px(page, scene):
     page.goto(reverse("admin:customers_transfer_change", args=[transfer.pk]))
     page.wait_for_selector("#tp-items")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def summary_text(html: str) -> str:
+    """The start page's summary paragraphs as a reader sees them: tags dropped, whitespace collapsed."""
+    paragraphs = re.findall(r'<p[^>]*class="tp-summary"[^>]*>(.*?)</p>', html, re.S)
+    return " | ".join(" ".join(re.sub(r"<[^>]+>", "", p).split()) for p in paragraphs)
+
+
+@pytest.mark.django_db
+def test_the_start_page_puts_no_space_after_a_chinese_full_stop(client, scene):
+    """"正在跟进 3 位客户。 该成员已离职。": the template's line break between two messages showed as a
+    space after "。". Chinese sentences follow each other directly; English ones after a space."""
+    zhang, wang = scene["zhang"], scene["wang"]
+    wang.status = EmployeeStatus.DEPARTED
+    wang.save()
+    client.force_login(scene["hr"])
+    pages = {"departed": start_url(zhang), "onjob": start_url(zhang, "onjob")}
+    texts = {mode: summary_text(client.get(url).content.decode()) for mode, url in pages.items()}
+    zhang.status = EmployeeStatus.DEPARTED
+    zhang.save()
+    texts["already departed"] = summary_text(client.get(start_url(zhang)).content.decode())
+    texts["nothing to hand over"] = summary_text(client.get(start_url(wang)).content.decode())
+    assert texts["departed"] == ("张三 (zhangsan) 正在跟进 3 位客户。"
+                                 "确认后该成员将被标记为离职，不能再登录或通过 API 操作。")
+    assert texts["onjob"] == "张三 (zhangsan) 正在跟进 3 位客户。在职继承：该成员保持在职，只转出客户。"
+    assert texts["already departed"] == "张三 (zhangsan) 正在跟进 3 位客户。该成员已离职。"
+    assert texts["nothing to hand over"] == ("王五 (wangwu) 正在跟进 0 位客户。该成员已离职。 | "
+                                             "该成员没有需要继承的客户。查看该成员的客户继承记录")
+
+    client.cookies["django_language"] = "en"
+    english = summary_text(client.get(start_url(zhang)).content.decode())
+    assert english == "张三 (zhangsan) follows 3 customers. This employee has departed."
+    english = summary_text(client.get(start_url(wang)).content.decode())
+    assert english.endswith("This employee has no customers to transfer. See this employee's customer transfers")
