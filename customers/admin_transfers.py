@@ -25,7 +25,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from org.actors import Actor
-from org.admin import register_employee_column, register_employee_panel, register_employee_tool
+from org.admin import (
+    register_departed_note,
+    register_employee_column,
+    register_employee_panel,
+    register_employee_tool,
+)
 from org.models import Employee, EmployeeStatus
 from org.selectors import department_paths
 from tagportal.errors import DomainError
@@ -425,6 +430,23 @@ def _transfers_panel(request: HttpRequest, employee: Employee) -> str:
     return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">#{}</a> {}{}</li>', items))
 
 
+def _departed_note(request: HttpRequest, employee: Employee) -> str:
+    """On a departed employee's page once they follow nobody: their customers were handed over (naming
+    the transfer that did it, for those who may see it), or there were none; never a request to hand
+    them over again. "" while customers are left: the page then asks for 离职继承."""
+    if FollowRelation.objects.filter(employee=employee, status=RelationStatus.ACTIVE).exists():
+        return ""
+    last = Transfer.objects.filter(from_employee=employee).order_by("-created_at", "-pk").first()
+    if last is None:
+        return gettext("该成员已离职：不能登录，也不能通过 API 操作。他没有需要交接的客户。")
+    if not transfers.transfer_allowed(_actor(request)):
+        return gettext("该成员已离职：不能登录，也不能通过 API 操作。他跟进的客户已交给其他成员。")
+    link = format_html('<a href="{}">{}</a>', reverse("admin:customers_transfer_change", args=[last.pk]),
+                       gettext("客户继承 #%(id)s") % {"id": last.pk})
+    text = gettext("该成员已离职：不能登录，也不能通过 API 操作。他跟进的客户已通过 {transfer} 交给其他成员。")
+    return format_html(text, transfer=link)
+
+
 def _may_transfer(request: HttpRequest, employee: Employee) -> bool:
     """The 离职继承/在职继承 buttons: only for those who may transfer (HR, enterprise admins)."""
     return request.user.is_active and transfers.transfer_allowed(_actor(request))
@@ -438,6 +460,7 @@ def _may_transfer_on_job(request: HttpRequest, employee: Employee) -> bool:
 register_employee_tool(_("离职继承"), "admin:customers_transfer_departed", allowed=_may_transfer)
 register_employee_tool(_("在职继承"), "admin:customers_transfer_onjob", allowed=_may_transfer_on_job)
 register_employee_panel(_("客户继承记录"), _transfers_panel)
+register_departed_note(_departed_note)
 
 
 def _with_customer_count(qs, viewer):

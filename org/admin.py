@@ -11,6 +11,8 @@ Extension points for later apps (org never imports them):
   `reverse(url_name, args=[employee.pk])`; shown only when `allowed(request, employee)` is true (if given).
 - `register_employee_column(name, title, annotate)`: a column of the employee list;
   `annotate(queryset, viewer)` adds the value as the annotation `name` (one query for the whole page).
+- `register_departed_note(render)`: the note on a departed employee's page; `render(request, employee)`
+  returns safe HTML, or "" to leave it to the next (in the end, the note asking for a hand-over).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class EmployeeColumn:
 _employee_panels: list[EmployeePanel] = []
 _employee_tools: list[EmployeeTool] = []
 _employee_columns: list[EmployeeColumn] = []
+_departed_notes: list[Callable[[HttpRequest, Employee], str]] = []
 
 
 def register_employee_column(name: str, title: str, annotate: Callable) -> None:
@@ -92,6 +95,14 @@ def register_employee_tool(
     With `allowed`, the button shows only to those for whom `allowed(request, employee)` is true."""
     if not any(t.url_name == url_name for t in _employee_tools):
         _employee_tools.append(EmployeeTool(label, url_name, allowed))
+
+
+def register_departed_note(render: Callable[[HttpRequest, Employee], str]) -> None:
+    """Say on a departed employee's page what became of their customers: `render(request, employee)`
+    returns the whole note as safe HTML, or "" when it has nothing to say (the default note asks for a
+    hand-over through 离职继承)."""
+    if render not in _departed_notes:
+        _departed_notes.append(render)
 
 
 def _request_actor(request: HttpRequest) -> Actor:
@@ -461,6 +472,7 @@ class EmployeeAdmin(admin.ModelAdmin):
             # No delete button the service would refuse (customers or history, a privileged account).
             extra_context.setdefault("show_delete", self._may_delete_quietly(request, employee))
             extra_context["employee_departed"] = employee.is_departed
+            extra_context["departed_note"] = self._departed_note(request, employee) if employee.is_departed else ""
             extra_context["employee_tools"] = self._tools(request, employee)
             extra_context["employee_panels"] = self._panels(request, employee)
         return super().change_view(request, object_id, form_url, extra_context)
@@ -476,6 +488,14 @@ class EmployeeAdmin(admin.ModelAdmin):
             except NoReverseMatch:
                 continue
         return tools
+
+    @staticmethod
+    def _departed_note(request, employee: Employee) -> SafeString | str:
+        for render in _departed_notes:
+            html = render(request, employee)
+            if html:
+                return SafeString(html)
+        return ""
 
     @staticmethod
     def _panels(request, employee: Employee) -> list[tuple[str, SafeString]]:

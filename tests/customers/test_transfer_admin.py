@@ -286,3 +286,41 @@ def test_the_start_page_puts_no_space_after_a_chinese_full_stop(client, scene):
     assert english == "张三 (zhangsan) follows 3 customers. This employee has departed."
     english = summary_text(client.get(start_url(wang)).content.decode())
     assert english.endswith("This employee has no customers to transfer. See this employee's customer transfers")
+
+
+@pytest.mark.django_db
+def test_a_departed_employees_page_says_the_customers_were_handed_over(client, scene,
+                                                                       django_capture_on_commit_callbacks):
+    """Once every customer of a departed employee is handed over, their page says so and names the
+    transfer, instead of asking (again) to hand them over through 离职继承."""
+    from customers import transfers
+    from org.actors import Actor
+
+    zhang, wang = scene["zhang"], scene["wang"]
+    page_url = reverse("admin:org_employee_change", args=[zhang.pk])
+    client.force_login(scene["hr"])
+    with django_capture_on_commit_callbacks(execute=True):
+        transfers.transfer_start(actor=Actor(employee=scene["hr"]), from_employee=zhang, to_employees=[scene["li"]],
+                                 keep_portrait=True, customer_ids=[scene["customers"][0].pk], mark_departed=True)
+    page = client.get(page_url).content.decode()
+    assert "他跟进的客户请通过“离职继承”交给其他成员" in page  # two customers are still his
+
+    with django_capture_on_commit_callbacks(execute=True):
+        transfer = transfers.transfer_start(actor=Actor(employee=scene["hr"]), from_employee=zhang,
+                                            to_employees=[scene["li"]], keep_portrait=True, mark_departed=True)
+    assert not FollowRelation.objects.filter(employee=zhang, status=RelationStatus.ACTIVE).exists()
+    page = client.get(page_url).content.decode()
+    note = re.search(r'<p class="errornote tp-departed-note">(.*?)</p>', page, re.S).group(1)
+    link = reverse("admin:customers_transfer_change", args=[transfer.pk])
+    assert note == ("该成员已离职：不能登录，也不能通过 API 操作。"
+                    f'他跟进的客户已通过 <a href="{link}">客户继承 #{transfer.pk}</a> 交给其他成员。')
+
+    client.force_login(EmployeeFactory(userid="boss", roles=["manager"]))  # sees employees, not transfers
+    page = client.get(page_url).content.decode()
+    assert "他跟进的客户已交给其他成员。" in page and link not in page and "请通过" not in page
+
+    wang.status = EmployeeStatus.DEPARTED
+    wang.save()
+    client.force_login(scene["hr"])
+    page = client.get(reverse("admin:org_employee_change", args=[wang.pk])).content.decode()
+    assert "他没有需要交接的客户。" in page and "请通过" not in page
