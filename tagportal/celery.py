@@ -21,7 +21,21 @@ from celery.signals import worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tagportal.settings")
 
-app = Celery("tagportal")
+
+class PortalCelery(Celery):
+    """Celery, quiet in the embedded mode. Without a broker tasks run eagerly, yet `.delay()` still
+    takes a producer from the connection pool (to learn its serializer); with no URL kombu builds that
+    connection for amqp and logs "No hostname was supplied. Reverting to default 'localhost'" (`make
+    seed` printed it). There the pool is kombu's in-memory transport instead: never opened, as the amqp
+    one never was. `broker_url` itself stays empty, which is how /health/ knows the mode."""
+
+    def connection_for_write(self, url=None, **kwargs):
+        if url is None and not self.conf.broker_write_url and self.conf.task_always_eager:
+            url = "memory://localhost"
+        return super().connection_for_write(url, **kwargs)
+
+
+app = PortalCelery("tagportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -212,8 +212,8 @@ def celery_worker(transactional_db):
     saved_broker = app.conf.broker_url
     app.conf.update(broker_url=broker_url, task_always_eager=False)
     # An eager task run earlier in the session may have cached a connection pool for the empty
-    # default broker (amqp://localhost); drop it (and the producer pool built on it) so sends and
-    # pings go to this Redis.
+    # default broker (kombu's memory transport: tagportal.celery.PortalCelery); drop it (and the
+    # producer pool built on it) so sends and pings go to this Redis.
     app._pool = None
     app.amqp._producer_pool = None
     settings.CELERY_TASK_ALWAYS_EAGER = False

@@ -70,3 +70,31 @@ def test_beat_skips_entries_whose_task_is_not_registered(tmp_path):
         scheduler.close()
     finally:
         app.conf.beat_schedule = saved
+
+
+def test_a_task_run_eagerly_without_a_broker_logs_no_kombu_warning(db, caplog, monkeypatch):
+    """`make seed` printed kombu's "No hostname was supplied. Reverting to default 'localhost'": without
+    a broker tasks run eagerly (`.delay()` runs them inline), yet Celery still takes a producer from its
+    connection pool first, and kombu, given no broker URL, builds that connection for amqp and warns."""
+    import logging
+
+    from kombu import pools
+
+    from customers.tasks import jobs_requeue_stale
+
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    monkeypatch.setattr(app.conf, "broker_url", "")  # the embedded default: no broker, eager
+    assert app.conf.task_always_eager
+
+    def fresh_pools():  # as in a new process (`make seed`): no pooled connection yet
+        pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    fresh_pools()
+    try:
+        with caplog.at_level(logging.WARNING, logger="kombu"):
+            assert jobs_requeue_stale.delay().get() == []  # ran inline, as before
+    finally:
+        fresh_pools()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("kombu")] == []
