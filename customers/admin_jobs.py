@@ -269,6 +269,12 @@ def bulk_tag_action(modeladmin, request, queryset):
 # ---------------------------------------------------------------- the jobs list and job page
 
 
+def _when(at) -> str:
+    """A time on the jobs list as the rest of the admin writes it (the customer list, the portrait):
+    "2026-11-30 01:46" in Asia/Shanghai, not Django's "2026年11月30日 01:46"."""
+    return localtime(at).strftime("%Y-%m-%d %H:%M") if at else "—"
+
+
 def _log_row(entry: dict) -> dict:
     """A log entry for display: local time, the event in words."""
     at = parse_datetime(entry.get("at") or "")
@@ -301,8 +307,8 @@ class JobAdmin(admin.ModelAdmin):
     """任务: who ran what, when, how it ended; each job's page shows live progress, the summary,
     failed items, and cancel / undo."""
 
-    list_display = ("job_cell", "status_cell", "actor_cell", "progress_cell", "result_cell", "created_at",
-                    "finished_at", "duration_cell")
+    list_display = ("job_cell", "status_cell", "actor_cell", "progress_cell", "result_cell", "created_cell",
+                    "finished_cell", "duration_cell")
     list_display_links = ("job_cell",)
     list_filter = (KindFilter, "status")
     list_per_page = 50
@@ -358,6 +364,14 @@ class JobAdmin(admin.ModelAdmin):
         labels = RESULT_LABELS.get(job.kind, {})
         parts = [f"{labels.get(k, k)} {v:,}" for k, v in counts.items() if v]
         return join_parts(parts) or "—"
+
+    @admin.display(description=gettext_lazy("创建时间"), ordering="created_at")
+    def created_cell(self, job: Job):
+        return _when(job.created_at)
+
+    @admin.display(description=gettext_lazy("结束时间"), ordering="finished_at")
+    def finished_cell(self, job: Job):
+        return _when(job.finished_at)
 
     @admin.display(description=gettext_lazy("耗时"))
     def duration_cell(self, job: Job):

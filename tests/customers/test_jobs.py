@@ -361,3 +361,29 @@ def test_job_list_in_english_separates_counts_with_an_english_comma(admin, tags,
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     html = client.get("/customers/job/").content.decode()
     assert "1, " in html and "，" not in html
+
+
+def test_the_jobs_list_and_a_job_page_write_times_one_way(admin, tags, django_capture_on_commit_callbacks):
+    """A job page showed Django's "2026年3月2日 01:46" above its log's "2026-03-02 01:46:37": times are
+    written as the rest of the admin writes them (the customer list, the portrait), in Asia/Shanghai,
+    with seconds on the job page as in its log."""
+    import datetime as dt
+    import re
+
+    from django.urls import reverse
+
+    vip, _cold = tags
+    CustomerFactory.create_batch(2)
+    job = run_pending(django_capture_on_commit_callbacks, bulk_tagging_start, actor=Actor(employee=admin),
+                      add=[vip.pk], source=TagSource.BULK, filter_params={})
+    at = dt.datetime(2026, 3, 1, 17, 46, 37, tzinfo=dt.UTC)
+    Job.objects.filter(pk=job.pk).update(created_at=at, started_at=at, finished_at=at + dt.timedelta(seconds=2))
+    client = login(admin)
+    listing = client.get("/customers/job/").content.decode()
+    page = client.get(reverse("admin:customers_job_change", args=[job.pk])).content.decode()
+    for html in (listing, page):
+        assert not re.search(r"\d{4}年\d{1,2}月\d{1,2}日", html)
+    assert "2026-03-02 01:46<" in listing and "2026-03-02 01:46:39<" not in listing
+    assert "2026-03-02 01:46:37" in page and "2026-03-02 01:46:39" in page
+    times = re.findall(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?", page)
+    assert len(times) >= 5 and all(len(t) == len("2026-03-02 01:46:37") for t in times), times
