@@ -340,7 +340,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("任务"))
     def job_cell(self, job: Job):
-        return format_html("#{} {}", job.pk, job.get_kind_display())
+        return format_html("#{}\u00a0{}", job.pk, job.get_kind_display())  # "#5" never alone on a line
 
     @admin.display(description=gettext_lazy("状态"))
     def status_cell(self, job: Job):
@@ -348,7 +348,8 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("执行者"))
     def actor_cell(self, job: Job):
-        return job_actor_label(job)
+        label = job_actor_label(job)
+        return format_html('<span class="tp-job-actor" title="{}">{}</span>', label, label)
 
     @admin.display(description=gettext_lazy("进度"))
     def progress_cell(self, job: Job):
