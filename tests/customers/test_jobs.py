@@ -363,6 +363,24 @@ def test_job_list_in_english_separates_counts_with_an_english_comma(admin, tags,
     assert "1, " in html and "，" not in html
 
 
+def test_a_job_page_lists_its_undo_jobs_with_the_pages_punctuation(admin, tags, django_capture_on_commit_callbacks):
+    vip, _cold = tags
+    CustomerFactory.create_batch(2)
+    actor = Actor(employee=admin)
+    job = run_pending(django_capture_on_commit_callbacks, bulk_tagging_start, actor=actor, add=[vip.pk],
+                      source=TagSource.BULK, filter_params={})
+    job.refresh_from_db()
+    undo = run_pending(django_capture_on_commit_callbacks, job_undo, actor=actor, job=job)
+    Job.objects.create(kind=undo.kind, params=undo.params, actor_employee=admin, status=JobStatus.FAILED,
+                       undo_of=job)  # an earlier try that failed: two undo jobs to list
+    client = login(admin)
+    row = client.get(f"/customers/job/{job.pk}/change/").content.decode().split("撤销任务")[1].split("</tr>")[0]
+    assert "（失败）、" in row or "）、" in row, row
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    row = client.get(f"/customers/job/{job.pk}/change/").content.decode().split("Undo job")[1].split("</tr>")[0]
+    assert "（" not in row and "、" not in row and "), " in row and " (Failed)" in row, row
+
+
 def test_the_jobs_list_and_a_job_page_write_times_one_way(admin, tags, django_capture_on_commit_callbacks):
     """A job page showed Django's "2026年3月2日 01:46" above its log's "2026-03-02 01:46:37": times are
     written as the rest of the admin writes them (the customer list, the portrait), in Asia/Shanghai,
