@@ -40,7 +40,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import copy_database, load, run, setup_django, start_worker
+from _common import copy_database, cpu_seconds, load, run, setup_django, start_worker, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,19 +65,6 @@ def prepare(n_tags: int):
     key = client.set_new_key()
     client.save()
     return client, key, tags, job_tag
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return  # answering (401 is fine)
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"server at {url} did not answer in {timeout}s")
 
 
 def bench_http(env: dict, key: str, tags, ops: int, orm_ops: int, port: int, repeat: int = 1) -> None:
@@ -179,12 +166,9 @@ def bench_cpu(key: str, n_tags: int, ops: int, repeat: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    tick = os.sysconf("SC_CLK_TCK")
 
     def backend_cpu() -> float:
-        with open(f"/proc/{backend}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
+        return cpu_seconds(backend)
 
     client = Client()
     print(f"\n[1b] the same call in-process, {repeat} rounds, CPU seconds (this process + its database backend)")

@@ -52,7 +52,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PG, load, run  # noqa: E402 - bench/ first on sys.path
+from _common import PG, cpu_seconds, load, run, wait_http  # noqa: E402 - bench/ first on sys.path
 
 # ~1,500 common characters: texts are random Chinese, keywords are 2–4 of them.
 CHARS = (
@@ -215,12 +215,6 @@ def bench_matching(args, rules, items) -> None:
     print(f"  => Aho-Corasick is {ac_rate / naive_rate:.0f}x the naive loop (target >= 40x)")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def backend_cpu() -> dict[int, float]:
     """CPU seconds so far of every other PostgreSQL backend on this database (the worker's, here)."""
     from django.db import connection
@@ -234,19 +228,6 @@ def backend_cpu() -> dict[int, float]:
         with contextlib.suppress(OSError):
             out[pid] = cpu_seconds(pid)
     return out
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"server at {url} did not answer in {timeout}s")
 
 
 def post(url: str, body: bytes, key: str) -> dict:
